@@ -1,0 +1,268 @@
+"""ASTCT 2019 CRS grading (Lee et al.; clinical reference §1, decisions D1-D5, D10, D11, D13).
+
+| Grade | Fever*   | Hypotension                               | and/or | Hypoxia                         |
+|-------|----------|-------------------------------------------|--------|---------------------------------|
+| 1     | ≥38.0 °C | none                                      |        | none                            |
+| 2     | ≥38.0 °C | not requiring vasopressors                |        | low-flow cannula ≤6 L/min, blow-by |
+| 3     | ≥38.0 °C | one vasopressor ± vasopressin             |        | >6 L/min, facemask, NRB, Venturi |
+| 4     | ≥38.0 °C | multiple vasopressors (excl. vasopressin) |        | CPAP, BiPAP, ventilation        |
+
+*Fever is not needed once antipyretic or anti-cytokine therapy was given for CRS (R-CRS-2).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from grading.assessment import FLOW_DEVICES, Assessment, AttributableFinding, OxygenDevice
+from grading.domains import (
+    DomainGrade,
+    combine,
+    excluded,
+    not_assessed,
+    question,
+    recorded,
+)
+from grading.result import Exclusion, Finding, Status, ToxicityGrade
+
+FEVER_C: Final = 38.0  # inclusive (R-CRS-1)
+LOW_FLOW_MAX_L_MIN: Final = 6.0  # ≤6 low flow, >6 high flow (R-CRS-4)
+INFANT_WEIGHT_KG: Final = 10.0  # D2 note below this weight
+CRS_ONSET_WINDOW_DAYS: Final = 14.0  # R-CRS-9
+
+_DEVICE_WORDS: Final = {
+    OxygenDevice.ROOM_AIR: "room air",
+    OxygenDevice.NASAL_CANNULA: "nasal cannula",
+    OxygenDevice.HIGH_FLOW_NASAL_CANNULA: "high-flow nasal cannula",
+    OxygenDevice.BLOW_BY: "blow-by oxygen",
+    OxygenDevice.FACE_MASK: "facemask",
+    OxygenDevice.NONREBREATHER: "non-rebreather mask",
+    OxygenDevice.VENTURI: "Venturi mask",
+    OxygenDevice.CPAP: "CPAP",
+    OxygenDevice.BIPAP: "BiPAP",
+    OxygenDevice.MECHANICAL_VENTILATION: "mechanical ventilation",
+}
+
+# Devices graded by the device alone (R-CRS-4, D1): grade and ASTCT's words.
+_DEVICE_GRADES: Final = {
+    OxygenDevice.ROOM_AIR: (0, "no supplemental oxygen needed"),
+    OxygenDevice.BLOW_BY: (2, "low-flow oxygen: blow-by"),
+    OxygenDevice.FACE_MASK: (3, "facemask, non-rebreather or Venturi mask (whatever the flow)"),
+    OxygenDevice.NONREBREATHER: (3, "facemask, non-rebreather or Venturi mask (whatever the flow)"),
+    OxygenDevice.VENTURI: (3, "facemask, non-rebreather or Venturi mask (whatever the flow)"),
+    OxygenDevice.CPAP: (4, "positive pressure (CPAP, BiPAP, intubation and mechanical "
+                           "ventilation)"),
+    OxygenDevice.BIPAP: (4, "positive pressure (CPAP, BiPAP, intubation and mechanical "
+                            "ventilation)"),
+    OxygenDevice.MECHANICAL_VENTILATION: (4, "positive pressure (CPAP, BiPAP, intubation and "
+                                             "mechanical ventilation)"),
+}
+
+
+def grade_crs(a: Assessment) -> ToxicityGrade:
+    """Grade CRS from one assessment by ASTCT 2019 [S3], with decisions D1-D5, D10, D13.
+
+    Fever (R-CRS-1) is needed at onset; once CRS was treated it is not (R-CRS-2, D13). The grade
+    is the worse of hypotension and hypoxia (R-CRS-3). An afebrile patient never treated for CRS
+    is grade 0 with a warning when hypotension or hypoxia is present (D5).
+    """
+    treated = a.prior_crs_treatment is True
+    fever, fever_domain = _fever(a)
+    organ = combine((_hypotension(a), _hypoxia(a)))
+
+    # Fever unknown: the grade could be what it is with fever or without (D10).
+    fever_states = (True, False) if fever is None else (fever,)
+    low = min(_grade(state, organ.low, treated) for state in fever_states)
+    high = max(_grade(state, organ.high, treated) for state in fever_states)
+
+    findings = ((fever_domain.finding,) if fever_domain.finding else ()) + organ.findings
+    exclusions = ((fever_domain.excluded,) if fever_domain.excluded else ()) + organ.excluded
+    missing = fever_domain.missing + organ.missing
+    warnings = list(organ.warnings)
+    deciding = _deciding(fever_states, organ.low, organ.high, organ.missing, treated)
+
+    nothing_recorded = not findings and not exclusions and a.prior_crs_treatment is None
+    if nothing_recorded:
+        return ToxicityGrade(
+            toxicity="crs", status=Status.NOT_ASSESSED, grade=None, range=None,
+            summary="CRS not assessed: no temperature, blood pressure support or oxygen recorded",
+            drivers=(), findings=(), missing=missing, excluded=(), warnings=(),
+            question=question("CRS", 0, 4, missing))
+
+    if fever is False and not treated and organ.low >= 2:
+        warnings.append(
+            "D5: hypotension or hypoxia without fever in a patient not recorded as treated for "
+            "CRS does not meet ASTCT CRS (fever is required at onset). Evaluate other causes "
+            "(sepsis, cardiac). If antipyretic or anti-cytokine therapy was given after CRS "
+            "onset, record treated=yes and grade again."
+        )
+    if (a.days_since_infusion is not None and a.days_since_infusion > CRS_ONSET_WINDOW_DAYS
+            and high >= 1):
+        warnings.append(
+            f"R-CRS-9: day {a.days_since_infusion:g} after infusion; new CRS is uncommon more "
+            "than 14 days after cell therapy. Consider other causes."
+        )
+
+    drivers = _drivers(findings, low, fever, treated)
+    determined = low == high
+    return ToxicityGrade(
+        toxicity="crs",
+        status=Status.GRADED if determined else Status.UNDETERMINED,
+        grade=low if determined else None,
+        range=None if determined else (low, high),
+        summary=_summary(low, high, drivers, fever, treated, organ.low),
+        drivers=drivers,
+        findings=findings,
+        missing=missing,
+        excluded=exclusions,
+        warnings=tuple(warnings),
+        question=None if determined else question("CRS", low, high, deciding),
+    )
+
+
+def _grade(fever: bool, organ: int, treated: bool) -> int:
+    """The CRS grade for one fever state and organ-support grade (R-CRS-1, R-CRS-2, D4, D5)."""
+    if fever:
+        return max(1, organ)
+    return organ if treated else 0
+
+
+def _deciding(fever_states: tuple[bool, ...], organ_low: int, organ_high: int,
+              organ_missing: tuple[str, ...], treated: bool) -> tuple[str, ...]:
+    """Which missing fields would narrow the range: temperature, organ support, or both."""
+    fields: list[str] = []
+    with_fever = (_grade(True, organ_low, treated), _grade(True, organ_high, treated))
+    without = (_grade(False, organ_low, treated), _grade(False, organ_high, treated))
+    if len(fever_states) == 2 and with_fever != without:
+        fields.append("temperature_c")
+    if any(_grade(state, organ_low, treated) != _grade(state, organ_high, treated)
+           for state in fever_states):
+        fields.extend(organ_missing)
+    return tuple(fields)
+
+
+def _fever(a: Assessment) -> tuple[bool | None, DomainGrade]:
+    """Fever present, absent or unknown, with the finding that says so (R-CRS-1)."""
+    t = a.temperature_c
+    if t is None:
+        return None, not_assessed(1, "temperature_c")
+    if AttributableFinding.FEVER in a.attributed_elsewhere:
+        return False, excluded(Exclusion(
+            "fever", f"{t:g} °C attributed to another cause by the clinician; not counted as CRS "
+            "fever", "D9"))
+    if t >= FEVER_C:
+        return True, recorded(Finding("fever", f"{t:g} °C", 1, "fever ≥38.0 °C", "R-CRS-1"))
+    return False, recorded(Finding("fever", f"{t:g} °C", 0, "no fever (<38.0 °C)", "R-CRS-1"))
+
+
+def _hypotension(a: Assessment) -> DomainGrade:
+    """Hypotension graded by the support it needs, never by a number (R-CRS-5, R-CRS-7, D3)."""
+    n = a.vasopressors or 0
+    with_vasopressin = a.vasopressin is True
+    plus = " + vasopressin" if with_vasopressin else ""
+    if AttributableFinding.HYPOTENSION in a.attributed_elsewhere:
+        return excluded(Exclusion(
+            "hypotension", "attributed to another cause by the clinician; not counted", "D9"))
+    if n >= 2:
+        return recorded(Finding(
+            "hypotension", f"{n} vasopressors{plus}", 4,
+            "hypotension requiring multiple vasopressors (excluding vasopressin)", "R-CRS-5"))
+    if n == 1:
+        return recorded(Finding(
+            "hypotension", f"1 vasopressor{plus}", 3,
+            "hypotension requiring one vasopressor, with or without vasopressin", "R-CRS-5"))
+    if with_vasopressin:
+        domain = recorded(Finding(
+            "hypotension", "vasopressin alone", 3,
+            "hypotension requiring one vasopressor (vasopressin alone counts as one)", "D3"))
+        domain.warnings.append(
+            "D3: vasopressin alone is counted as one vasopressor (grade 3); ASTCT does not address "
+            "it directly. Multiple vasopressors (grade 4) means two or more non-vasopressin "
+            "agents.")
+        return domain
+    if a.hypotension is True:
+        return recorded(Finding(
+            "hypotension", "hypotension, no vasopressor", 2,
+            "hypotension not requiring vasopressors", "R-CRS-7"))
+    if a.hypotension is False:
+        return recorded(Finding("hypotension", "no hypotension", 0, "no hypotension", "R-CRS-7"))
+    # Nothing says whether there is hypotension; what was said about pressors caps the range.
+    if a.vasopressors is None:
+        return not_assessed(4, "hypotension")
+    return not_assessed(2 if a.vasopressin is False else 3, "hypotension")
+
+
+def _hypoxia(a: Assessment) -> DomainGrade:
+    """Hypoxia graded by the oxygen support needed (R-CRS-4, R-CRS-8, D1, D2)."""
+    o2 = a.oxygen
+    if AttributableFinding.HYPOXIA in a.attributed_elsewhere:
+        return excluded(Exclusion(
+            "hypoxia", "attributed to another cause by the clinician; not counted", "D9"))
+    if o2 is None:
+        return not_assessed(4, "oxygen")
+    words = _DEVICE_WORDS[o2.device]
+    if o2.device not in FLOW_DEVICES:
+        grade, criterion = _DEVICE_GRADES[o2.device]
+        flow = f" at {o2.flow_l_min:g} L/min" if o2.flow_l_min else ""
+        return recorded(Finding("hypoxia", words + flow, grade, criterion, "R-CRS-4"))
+
+    high_flow_device = o2.device is OxygenDevice.HIGH_FLOW_NASAL_CANNULA
+    if o2.flow_l_min is None:
+        if high_flow_device:
+            domain = recorded(Finding(
+                "hypoxia", f"{words}, flow not given", 3,
+                "high-flow nasal cannula (flow not given, graded as high flow)", "D1"))
+            domain.warnings.append(
+                "D1: high-flow nasal cannula with no flow given is graded as high flow (grade 3). "
+                "Record the flow (o2=hfnc:L): at ≤6 L/min it is low flow, grade 2.")
+            return domain
+        return DomainGrade(2, 3, None, ("oxygen.flow_l_min",))
+
+    flow = o2.flow_l_min
+    if flow <= LOW_FLOW_MAX_L_MIN:
+        finding = Finding("hypoxia", f"{words} {flow:g} L/min", 2,
+                          "low-flow nasal cannula (≤6 L/min)", "D1" if high_flow_device
+                          else "R-CRS-4")
+    else:
+        finding = Finding("hypoxia", f"{words} {flow:g} L/min", 3,
+                          "high-flow nasal cannula (>6 L/min)", "R-CRS-4")
+    domain = recorded(finding)
+    if high_flow_device and flow <= LOW_FLOW_MAX_L_MIN:
+        domain.warnings.append(
+            f"D1: a high-flow device at {flow:g} L/min is graded by its flow as low flow "
+            "(grade 2).")
+    if a.weight_kg is not None and a.weight_kg < INFANT_WEIGHT_KG:
+        domain.warnings.append(
+            f"D2: ASTCT's 6 L/min cut-off has no pediatric adjustment; it is applied as written "
+            f"for this {a.weight_kg:g} kg patient, although pediatric high-flow is weight-based.")
+    return domain
+
+
+def _drivers(findings: tuple[Finding, ...], low: int, fever: bool | None,
+             treated: bool) -> tuple[Finding, ...]:
+    if low == 0:
+        return tuple(f for f in findings if f.domain == "fever") or findings
+    organ = tuple(f for f in findings if f.domain != "fever" and f.grade == low)
+    fever_findings = tuple(f for f in findings if f.domain == "fever" and f.grade == 1)
+    if low == 1:
+        return fever_findings
+    return fever_findings + organ if fever else organ
+
+
+def _summary(low: int, high: int, drivers: tuple[Finding, ...], fever: bool | None,
+             treated: bool, organ_low: int) -> str:
+    because = "; ".join(f"{d.criterion} ({d.observed})" for d in drivers)
+    if low != high:
+        return f"CRS grade {low}-{high}, undetermined" + (f": {because}" if because else "")
+    if low == 0:
+        if fever is False and treated:
+            return ("CRS grade 0: no grade-defining findings after treatment (resolving or "
+                    "resolved) (D4)")
+        if fever is False and organ_low >= 2:
+            return "CRS grade 0: does not meet ASTCT CRS, fever required at onset (D5)"
+        temperature = next((d.observed for d in drivers if d.domain == "fever"), None)
+        return "CRS grade 0: no fever" + (f" ({temperature})" if temperature else "")
+    prefix = f"CRS grade {low}"
+    if treated and not fever:
+        prefix += " (fever not required after CRS treatment, R-CRS-2)"
+    return f"{prefix}: {because}"

@@ -1,0 +1,1 @@
+"""The Slack face of toxbot: thin bolt listeners (built in a later issue)."""

@@ -1,0 +1,1 @@
+"""The time face of toxbot: reassessment reminders (built in a later issue)."""
