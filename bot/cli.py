@@ -55,14 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"toxbot {__version__} ({ENGINE_VERSION})")
         return EXIT_OK
     if args.command == "grade":
-        return grade_command(args.text, compact=args.compact, stdin=sys.stdin,
-                             stdout=sys.stdout, stderr=sys.stderr)
+        return grade_command(
+            args.text, compact=args.compact, stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr
+        )
     parser.print_help()
     return EXIT_OK
 
 
-def grade_command(text: str | None, *, compact: bool, stdin: TextIO, stdout: TextIO,
-                  stderr: TextIO) -> int:
+def grade_command(
+    text: str | None, *, compact: bool, stdin: TextIO, stdout: TextIO, stderr: TextIO
+) -> int:
     """``toxbot grade``: one assessment in, the graded result out as JSON (design §4)."""
     from grading import InputError, assessment_from_json, grade, parse_assessment
     from grading.grammar import stated_mismatches
@@ -90,8 +92,9 @@ def grade_command(text: str | None, *, compact: bool, stdin: TextIO, stdout: Tex
     return EXIT_OK
 
 
-def _report_errors(errors: Sequence[FieldError], stdout: TextIO, stderr: TextIO, *,
-                   compact: bool) -> None:
+def _report_errors(
+    errors: Sequence[FieldError], stdout: TextIO, stderr: TextIO, *, compact: bool
+) -> None:
     for error in errors:
         stderr.write(f"toxbot grade: error: {error.message()}\n")
     _write_json({"errors": [error.as_dict() for error in errors]}, stdout, compact=compact)

@@ -74,9 +74,7 @@ class AttributableFinding(StrEnum):
 
 TEMPERATURE_RANGE_C: Final = (30.0, 45.0)
 FLOW_RANGE_L_MIN: Final = (0.0, 80.0)
-FLOW_DEVICES: Final = frozenset(
-    {OxygenDevice.NASAL_CANNULA, OxygenDevice.HIGH_FLOW_NASAL_CANNULA}
-)
+FLOW_DEVICES: Final = frozenset({OxygenDevice.NASAL_CANNULA, OxygenDevice.HIGH_FLOW_NASAL_CANNULA})
 
 _Strict = ConfigDict(extra="forbid", frozen=True)
 
@@ -94,13 +92,27 @@ class Oxygen(BaseModel):
     @model_validator(mode="after")
     def _flow_fits_device(self) -> Oxygen:
         if self.device is OxygenDevice.ROOM_AIR and self.flow_l_min:
-            raise InputError([FieldError(
-                "oxygen.flow_l_min", _shown(self.flow_l_min), "room air has no oxygen flow",
-                "no flow with room_air, or a device such as nasal_cannula")])
+            raise InputError(
+                [
+                    FieldError(
+                        "oxygen.flow_l_min",
+                        _shown(self.flow_l_min),
+                        "room air has no oxygen flow",
+                        "no flow with room_air, or a device such as nasal_cannula",
+                    )
+                ]
+            )
         if self.device in FLOW_DEVICES and self.flow_l_min == 0:
-            raise InputError([FieldError(
-                "oxygen.flow_l_min", "0", "a cannula at 0 L/min gives no oxygen",
-                "a flow above 0 up to 80 L/min, or device room_air")])
+            raise InputError(
+                [
+                    FieldError(
+                        "oxygen.flow_l_min",
+                        "0",
+                        "a cannula at 0 L/min gives no oxygen",
+                        "a flow above 0 up to 80 L/min, or device room_air",
+                    )
+                ]
+            )
         return self
 
 
@@ -193,27 +205,52 @@ def _contradictions(a: Assessment) -> list[FieldError]:
     """Combinations no single bedside assessment can have; both fields are named."""
     errors: list[FieldError] = []
     if a.ice is not None and a.ice_items is not None and a.ice != a.ice_items.total:
-        errors.append(FieldError(
-            "ice", str(a.ice), f"differs from the items given, which add up to {a.ice_items.total}",
-            "either ice or ice_items, or both agreeing"))
+        errors.append(
+            FieldError(
+                "ice",
+                str(a.ice),
+                f"differs from the items given, which add up to {a.ice_items.total}",
+                "either ice or ice_items, or both agreeing",
+            )
+        )
     if a.ice_total is not None and a.capd is not None:
-        errors.append(FieldError(
-            "capd", str(a.capd), "ICE and CAPD were both given; one assessment uses one tool (D6)",
-            "ice (age 12 and over) or capd (under 12, or with developmental delay)"))
+        errors.append(
+            FieldError(
+                "capd",
+                str(a.capd),
+                "ICE and CAPD were both given; one assessment uses one tool (D6)",
+                "ice (age 12 and over) or capd (under 12, or with developmental delay)",
+            )
+        )
     pressors_given = bool(a.vasopressors) or a.vasopressin is True
     if a.hypotension is False and pressors_given:
-        errors.append(FieldError(
-            "hypotension", "false", "vasopressors are recorded, which means hypotension "
-            "needing them (R-CRS-7)", "hypotension true, or no vasopressors"))
+        errors.append(
+            FieldError(
+                "hypotension",
+                "false",
+                "vasopressors are recorded, which means hypotension needing them (R-CRS-7)",
+                "hypotension true, or no vasopressors",
+            )
+        )
     if a.consciousness is Consciousness.UNAROUSABLE:
         if a.ice_total:
-            errors.append(FieldError(
-                "ice", str(a.ice_total), "an unarousable patient cannot perform ICE (R-ICANS-2)",
-                "ice 0 or no ICE with consciousness unarousable"))
+            errors.append(
+                FieldError(
+                    "ice",
+                    str(a.ice_total),
+                    "an unarousable patient cannot perform ICE (R-ICANS-2)",
+                    "ice 0 or no ICE with consciousness unarousable",
+                )
+            )
         if a.capd is not None:
-            errors.append(FieldError(
-                "capd", str(a.capd), "CAPD cannot be performed in an unarousable patient (D7)",
-                "no capd with consciousness unarousable"))
+            errors.append(
+                FieldError(
+                    "capd",
+                    str(a.capd),
+                    "CAPD cannot be performed in an unarousable patient (D7)",
+                    "no capd with consciousness unarousable",
+                )
+            )
     return errors
 
 
@@ -291,13 +328,27 @@ def assessment_from_json(text: str | bytes) -> Assessment:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise InputError([FieldError(
-            "input", "", f"not valid JSON ({exc})", "one JSON object with design §4's fields")
-        ]) from None
+        raise InputError(
+            [
+                FieldError(
+                    "input",
+                    "",
+                    f"not valid JSON ({exc})",
+                    "one JSON object with design §4's fields",
+                )
+            ]
+        ) from None
     if not isinstance(data, dict):
-        raise InputError([FieldError(
-            "input", type(data).__name__, "expected a JSON object",
-            "one JSON object with design §4's fields")])
+        raise InputError(
+            [
+                FieldError(
+                    "input",
+                    type(data).__name__,
+                    "expected a JSON object",
+                    "one JSON object with design §4's fields",
+                )
+            ]
+        )
     return assessment_from_mapping(data)
 
 
@@ -310,10 +361,16 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
         if error["type"] == "extra_forbidden":
             leaf = field.rsplit(".", 1)[-1]
             hint = REFUSED_FIELD_HINTS.get(leaf.lower())
-            errors.append(FieldError(
-                field, _shown_input(value), hint or "unknown field",
-                "the fields of design §4: " + ", ".join(sorted(FIELD_NAMES))
-                if "." not in field else ACCEPTED.get(field.rsplit(".", 1)[0], "known fields")))
+            errors.append(
+                FieldError(
+                    field,
+                    _shown_input(value),
+                    hint or "unknown field",
+                    "the fields of design §4: " + ", ".join(sorted(FIELD_NAMES))
+                    if "." not in field
+                    else ACCEPTED.get(field.rsplit(".", 1)[0], "known fields"),
+                )
+            )
             continue
         accepted = ACCEPTED.get(_accepted_key(field), "see design §4")
         errors.append(FieldError(field, _shown_input(value), error["msg"], accepted))

@@ -1,11 +1,11 @@
 """ASTCT 2019 CRS grading (Lee et al.; clinical reference §1, decisions D1-D5, D10, D11, D13).
 
-| Grade | Fever*   | Hypotension                               | and/or | Hypoxia                         |
-|-------|----------|-------------------------------------------|--------|---------------------------------|
-| 1     | ≥38.0 °C | none                                      |        | none                            |
-| 2     | ≥38.0 °C | not requiring vasopressors                |        | low-flow cannula ≤6 L/min, blow-by |
-| 3     | ≥38.0 °C | one vasopressor ± vasopressin             |        | >6 L/min, facemask, NRB, Venturi |
-| 4     | ≥38.0 °C | multiple vasopressors (excl. vasopressin) |        | CPAP, BiPAP, ventilation        |
+| Grade | Fever*   | Hypotension                         | and/or Hypoxia                       |
+|-------|----------|-------------------------------------|--------------------------------------|
+| 1     | ≥38.0 °C | none                                | none                                 |
+| 2     | ≥38.0 °C | not requiring vasopressors          | low-flow cannula ≤6 L/min, blow-by   |
+| 3     | ≥38.0 °C | one vasopressor ± vasopressin       | >6 L/min, facemask, NRB, Venturi     |
+| 4     | ≥38.0 °C | multiple vasopressors (not vasopr.) | CPAP, BiPAP, mechanical ventilation  |
 
 *Fever is not needed once antipyretic or anti-cytokine therapy was given for CRS (R-CRS-2).
 """
@@ -50,12 +50,18 @@ _DEVICE_GRADES: Final = {
     OxygenDevice.FACE_MASK: (3, "facemask, non-rebreather or Venturi mask (whatever the flow)"),
     OxygenDevice.NONREBREATHER: (3, "facemask, non-rebreather or Venturi mask (whatever the flow)"),
     OxygenDevice.VENTURI: (3, "facemask, non-rebreather or Venturi mask (whatever the flow)"),
-    OxygenDevice.CPAP: (4, "positive pressure (CPAP, BiPAP, intubation and mechanical "
-                           "ventilation)"),
-    OxygenDevice.BIPAP: (4, "positive pressure (CPAP, BiPAP, intubation and mechanical "
-                            "ventilation)"),
-    OxygenDevice.MECHANICAL_VENTILATION: (4, "positive pressure (CPAP, BiPAP, intubation and "
-                                             "mechanical ventilation)"),
+    OxygenDevice.CPAP: (
+        4,
+        "positive pressure (CPAP, BiPAP, intubation and mechanical ventilation)",
+    ),
+    OxygenDevice.BIPAP: (
+        4,
+        "positive pressure (CPAP, BiPAP, intubation and mechanical ventilation)",
+    ),
+    OxygenDevice.MECHANICAL_VENTILATION: (
+        4,
+        "positive pressure (CPAP, BiPAP, intubation and mechanical ventilation)",
+    ),
 }
 
 
@@ -84,10 +90,18 @@ def grade_crs(a: Assessment) -> ToxicityGrade:
     nothing_recorded = not findings and not exclusions and a.prior_crs_treatment is None
     if nothing_recorded:
         return ToxicityGrade(
-            toxicity="crs", status=Status.NOT_ASSESSED, grade=None, range=None,
+            toxicity="crs",
+            status=Status.NOT_ASSESSED,
+            grade=None,
+            range=None,
             summary="CRS not assessed: no temperature, blood pressure support or oxygen recorded",
-            drivers=(), findings=(), missing=missing, excluded=(), warnings=(),
-            question=question("CRS", 0, 4, missing))
+            drivers=(),
+            findings=(),
+            missing=missing,
+            excluded=(),
+            warnings=(),
+            question=question("CRS", 0, 4, missing),
+        )
 
     if fever is False and not treated and organ.low >= 2:
         warnings.append(
@@ -96,14 +110,17 @@ def grade_crs(a: Assessment) -> ToxicityGrade:
             "(sepsis, cardiac). If antipyretic or anti-cytokine therapy was given after CRS "
             "onset, record treated=yes and grade again."
         )
-    if (a.days_since_infusion is not None and a.days_since_infusion > CRS_ONSET_WINDOW_DAYS
-            and high >= 1):
+    if (
+        a.days_since_infusion is not None
+        and a.days_since_infusion > CRS_ONSET_WINDOW_DAYS
+        and high >= 1
+    ):
         warnings.append(
             f"R-CRS-9: day {a.days_since_infusion:g} after infusion; new CRS is uncommon more "
             "than 14 days after cell therapy. Consider other causes."
         )
 
-    drivers = _drivers(findings, low, fever, treated)
+    drivers = _drivers(findings, low, fever)
     determined = low == high
     return ToxicityGrade(
         toxicity="crs",
@@ -127,16 +144,23 @@ def _grade(fever: bool, organ: int, treated: bool) -> int:
     return organ if treated else 0
 
 
-def _deciding(fever_states: tuple[bool, ...], organ_low: int, organ_high: int,
-              organ_missing: tuple[str, ...], treated: bool) -> tuple[str, ...]:
+def _deciding(
+    fever_states: tuple[bool, ...],
+    organ_low: int,
+    organ_high: int,
+    organ_missing: tuple[str, ...],
+    treated: bool,
+) -> tuple[str, ...]:
     """Which missing fields would narrow the range: temperature, organ support, or both."""
     fields: list[str] = []
     with_fever = (_grade(True, organ_low, treated), _grade(True, organ_high, treated))
     without = (_grade(False, organ_low, treated), _grade(False, organ_high, treated))
     if len(fever_states) == 2 and with_fever != without:
         fields.append("temperature_c")
-    if any(_grade(state, organ_low, treated) != _grade(state, organ_high, treated)
-           for state in fever_states):
+    if any(
+        _grade(state, organ_low, treated) != _grade(state, organ_high, treated)
+        for state in fever_states
+    ):
         fields.extend(organ_missing)
     return tuple(fields)
 
@@ -147,99 +171,183 @@ def _fever(a: Assessment) -> tuple[bool | None, DomainGrade]:
     if t is None:
         return None, not_assessed(1, "temperature_c")
     if AttributableFinding.FEVER in a.attributed_elsewhere:
-        return False, excluded(Exclusion(
-            "fever", f"{t:g} °C attributed to another cause by the clinician; not counted as CRS "
-            "fever", "D9"))
+        return False, excluded(
+            Exclusion(
+                "fever",
+                f"{t:g} °C attributed to another cause by the clinician; not counted as CRS fever",
+                "D9",
+            )
+        )
     if t >= FEVER_C:
         return True, recorded(Finding("fever", f"{t:g} °C", 1, "fever ≥38.0 °C", "R-CRS-1"))
     return False, recorded(Finding("fever", f"{t:g} °C", 0, "no fever (<38.0 °C)", "R-CRS-1"))
 
 
 def _hypotension(a: Assessment) -> DomainGrade:
-    """Hypotension graded by the support it needs, never by a number (R-CRS-5, R-CRS-7, D3)."""
-    n = a.vasopressors or 0
-    with_vasopressin = a.vasopressin is True
-    plus = " + vasopressin" if with_vasopressin else ""
+    """Hypotension graded by the support it needs, never by a number (R-CRS-5, R-CRS-7, D3).
+
+    The vasopressor count and vasopressin are separate records; one that is not given leaves
+    the grade open up to what it could add (D10), so ``hypotension: true`` alone is grade 2-4
+    until the vasopressors are recorded.
+    """
     if AttributableFinding.HYPOTENSION in a.attributed_elsewhere:
-        return excluded(Exclusion(
-            "hypotension", "attributed to another cause by the clinician; not counted", "D9"))
-    if n >= 2:
-        return recorded(Finding(
-            "hypotension", f"{n} vasopressors{plus}", 4,
-            "hypotension requiring multiple vasopressors (excluding vasopressin)", "R-CRS-5"))
-    if n == 1:
-        return recorded(Finding(
-            "hypotension", f"1 vasopressor{plus}", 3,
-            "hypotension requiring one vasopressor, with or without vasopressin", "R-CRS-5"))
-    if with_vasopressin:
-        domain = recorded(Finding(
-            "hypotension", "vasopressin alone", 3,
-            "hypotension requiring one vasopressor (vasopressin alone counts as one)", "D3"))
+        return excluded(
+            Exclusion(
+                "hypotension", "attributed to another cause by the clinician; not counted", "D9"
+            )
+        )
+    if a.hypotension is False:
+        return recorded(Finding("hypotension", "no hypotension", 0, "no hypotension", "R-CRS-7"))
+    n, vasopressin = a.vasopressors, a.vasopressin
+    finding = _pressor_finding(n, vasopressin, a.hypotension)
+    low = finding.grade if finding is not None else 0
+    high, missing = _pressor_ceiling(n, vasopressin, a.hypotension)
+    domain = DomainGrade(low, max(low, high), finding, missing if high > low else ())
+    if finding is not None and finding.rule == "D3" and n == 0:
         domain.warnings.append(
             "D3: vasopressin alone is counted as one vasopressor (grade 3); ASTCT does not address "
             "it directly. Multiple vasopressors (grade 4) means two or more non-vasopressin "
-            "agents.")
-        return domain
-    if a.hypotension is True:
-        return recorded(Finding(
-            "hypotension", "hypotension, no vasopressor", 2,
-            "hypotension not requiring vasopressors", "R-CRS-7"))
-    if a.hypotension is False:
-        return recorded(Finding("hypotension", "no hypotension", 0, "no hypotension", "R-CRS-7"))
-    # Nothing says whether there is hypotension; what was said about pressors caps the range.
-    if a.vasopressors is None:
-        return not_assessed(4, "hypotension")
-    return not_assessed(2 if a.vasopressin is False else 3, "hypotension")
+            "agents."
+        )
+    return domain
+
+
+def _pressor_finding(
+    n: int | None, vasopressin: bool | None, hypotension: bool | None
+) -> Finding | None:
+    """The worst hypotension finding the recorded data show, if any."""
+    plus = " + vasopressin" if vasopressin else ""
+    if n is not None and n >= 2:
+        return Finding(
+            "hypotension",
+            f"{n} vasopressors{plus}",
+            4,
+            "hypotension requiring multiple vasopressors (excluding vasopressin)",
+            "R-CRS-5",
+        )
+    if n == 1:
+        return Finding(
+            "hypotension",
+            f"1 vasopressor{plus}",
+            3,
+            "hypotension requiring one vasopressor, with or without vasopressin",
+            "R-CRS-5",
+        )
+    if vasopressin:
+        return Finding(
+            "hypotension",
+            "vasopressin" + (" alone" if n == 0 else ""),
+            3,
+            "hypotension requiring one vasopressor (vasopressin alone counts as one)",
+            "D3",
+        )
+    if hypotension:
+        if n == 0 and vasopressin is False:
+            return Finding(
+                "hypotension",
+                "hypotension, no vasopressor",
+                2,
+                "hypotension not requiring vasopressors",
+                "R-CRS-7",
+            )
+        return Finding(
+            "hypotension",
+            "hypotension, vasopressor use not fully recorded",
+            2,
+            "hypotension (at least grade 2)",
+            "R-CRS-7",
+        )
+    return None
+
+
+def _pressor_ceiling(
+    n: int | None, vasopressin: bool | None, hypotension: bool | None
+) -> tuple[int, tuple[str, ...]]:
+    """The highest grade the unrecorded parts could still reach, and which fields they are."""
+    if n is None:
+        return 4, ("vasopressors",) if hypotension or vasopressin else ("hypotension",)
+    if n >= 1:
+        return (4 if n >= 2 else 3), ()
+    if vasopressin is None:
+        return 3, ("vasopressin",) if hypotension else ("hypotension",)
+    if vasopressin:
+        return 3, ()
+    return 2, () if hypotension else ("hypotension",)
 
 
 def _hypoxia(a: Assessment) -> DomainGrade:
     """Hypoxia graded by the oxygen support needed (R-CRS-4, R-CRS-8, D1, D2)."""
     o2 = a.oxygen
     if AttributableFinding.HYPOXIA in a.attributed_elsewhere:
-        return excluded(Exclusion(
-            "hypoxia", "attributed to another cause by the clinician; not counted", "D9"))
+        return excluded(
+            Exclusion("hypoxia", "attributed to another cause by the clinician; not counted", "D9")
+        )
     if o2 is None:
         return not_assessed(4, "oxygen")
     words = _DEVICE_WORDS[o2.device]
     if o2.device not in FLOW_DEVICES:
         grade, criterion = _DEVICE_GRADES[o2.device]
-        flow = f" at {o2.flow_l_min:g} L/min" if o2.flow_l_min else ""
-        return recorded(Finding("hypoxia", words + flow, grade, criterion, "R-CRS-4"))
+        at_flow = f" at {o2.flow_l_min:g} L/min" if o2.flow_l_min else ""
+        return recorded(Finding("hypoxia", words + at_flow, grade, criterion, "R-CRS-4"))
 
-    high_flow_device = o2.device is OxygenDevice.HIGH_FLOW_NASAL_CANNULA
-    if o2.flow_l_min is None:
-        if high_flow_device:
-            domain = recorded(Finding(
-                "hypoxia", f"{words}, flow not given", 3,
-                "high-flow nasal cannula (flow not given, graded as high flow)", "D1"))
-            domain.warnings.append(
-                "D1: high-flow nasal cannula with no flow given is graded as high flow (grade 3). "
-                "Record the flow (o2=hfnc:L): at ≤6 L/min it is low flow, grade 2.")
-            return domain
-        return DomainGrade(2, 3, None, ("oxygen.flow_l_min",))
-
-    flow = o2.flow_l_min
-    if flow <= LOW_FLOW_MAX_L_MIN:
-        finding = Finding("hypoxia", f"{words} {flow:g} L/min", 2,
-                          "low-flow nasal cannula (≤6 L/min)", "D1" if high_flow_device
-                          else "R-CRS-4")
-    else:
-        finding = Finding("hypoxia", f"{words} {flow:g} L/min", 3,
-                          "high-flow nasal cannula (>6 L/min)", "R-CRS-4")
-    domain = recorded(finding)
-    if high_flow_device and flow <= LOW_FLOW_MAX_L_MIN:
-        domain.warnings.append(
-            f"D1: a high-flow device at {flow:g} L/min is graded by its flow as low flow "
-            "(grade 2).")
+    domain = _cannula(o2.device, o2.flow_l_min, words)
     if a.weight_kg is not None and a.weight_kg < INFANT_WEIGHT_KG:
         domain.warnings.append(
             f"D2: ASTCT's 6 L/min cut-off has no pediatric adjustment; it is applied as written "
-            f"for this {a.weight_kg:g} kg patient, although pediatric high-flow is weight-based.")
+            f"for this {a.weight_kg:g} kg patient, although pediatric high-flow is weight-based."
+        )
     return domain
 
 
-def _drivers(findings: tuple[Finding, ...], low: int, fever: bool | None,
-             treated: bool) -> tuple[Finding, ...]:
+def _cannula(device: OxygenDevice, flow: float | None, words: str) -> DomainGrade:
+    """Nasal cannula, ordinary or high-flow device: the flow decides (R-CRS-4, D1)."""
+    high_flow_device = device is OxygenDevice.HIGH_FLOW_NASAL_CANNULA
+    if flow is None:
+        if high_flow_device:
+            domain = recorded(
+                Finding(
+                    "hypoxia",
+                    f"{words}, flow not given",
+                    3,
+                    "high-flow nasal cannula (flow not given, graded as high flow)",
+                    "D1",
+                )
+            )
+            domain.warnings.append(
+                "D1: high-flow nasal cannula with no flow given is graded as high flow (grade 3). "
+                "Record the flow (o2=hfnc:L): at ≤6 L/min it is low flow, grade 2."
+            )
+            return domain
+        cannula = Finding(
+            "hypoxia",
+            f"{words}, flow not given",
+            2,
+            "nasal cannula (low flow ≤6 L/min is grade 2, high flow >6 L/min grade 3)",
+            "D1",
+        )
+        return DomainGrade(2, 3, cannula, ("oxygen.flow_l_min",))
+
+    if flow <= LOW_FLOW_MAX_L_MIN:
+        finding = Finding(
+            "hypoxia",
+            f"{words} {flow:g} L/min",
+            2,
+            "low-flow nasal cannula (≤6 L/min)",
+            "D1" if high_flow_device else "R-CRS-4",
+        )
+    else:
+        finding = Finding(
+            "hypoxia", f"{words} {flow:g} L/min", 3, "high-flow nasal cannula (>6 L/min)", "R-CRS-4"
+        )
+    domain = recorded(finding)
+    if high_flow_device and flow <= LOW_FLOW_MAX_L_MIN:
+        domain.warnings.append(
+            f"D1: a high-flow device at {flow:g} L/min is graded by its flow as low flow (grade 2)."
+        )
+    return domain
+
+
+def _drivers(findings: tuple[Finding, ...], low: int, fever: bool | None) -> tuple[Finding, ...]:
     if low == 0:
         return tuple(f for f in findings if f.domain == "fever") or findings
     organ = tuple(f for f in findings if f.domain != "fever" and f.grade == low)
@@ -249,19 +357,29 @@ def _drivers(findings: tuple[Finding, ...], low: int, fever: bool | None,
     return fever_findings + organ if fever else organ
 
 
-def _summary(low: int, high: int, drivers: tuple[Finding, ...], fever: bool | None,
-             treated: bool, organ_low: int) -> str:
+def _summary(
+    low: int,
+    high: int,
+    drivers: tuple[Finding, ...],
+    fever: bool | None,
+    treated: bool,
+    organ_low: int,
+) -> str:
     because = "; ".join(f"{d.criterion} ({d.observed})" for d in drivers)
     if low != high:
         return f"CRS grade {low}-{high}, undetermined" + (f": {because}" if because else "")
     if low == 0:
         if fever is False and treated:
-            return ("CRS grade 0: no grade-defining findings after treatment (resolving or "
-                    "resolved) (D4)")
+            return (
+                "CRS grade 0: no grade-defining findings after treatment (resolving or "
+                "resolved) (D4)"
+            )
         if fever is False and organ_low >= 2:
             return "CRS grade 0: does not meet ASTCT CRS, fever required at onset (D5)"
         temperature = next((d.observed for d in drivers if d.domain == "fever"), None)
-        return "CRS grade 0: no fever" + (f" ({temperature})" if temperature else "")
+        if temperature is None:
+            return "CRS grade 0: no CRS fever (the temperature is attributed to another cause)"
+        return f"CRS grade 0: no fever ({temperature})"
     prefix = f"CRS grade {low}"
     if treated and not fever:
         prefix += " (fever not required after CRS treatment, R-CRS-2)"

@@ -52,8 +52,9 @@ def excluded(exclusion: Exclusion) -> DomainGrade:
 HOW_TO_RECORD: Final = {
     "temperature_c": "temperature (temp=38.4 or temp=101.2F)",
     "hypotension": "blood pressure support (bp=normal, bp=low, or pressors=N)",
-    "oxygen": "oxygen support (o2=ra, nc:L, hfnc:L, blowby, mask, nrb, venturi, cpap, bipap, "
-    "vent)",
+    "vasopressors": "the number of vasopressors (pressors=N, 0 if none)",
+    "vasopressin": "whether vasopressin is given (vasopressin=yes or no)",
+    "oxygen": "oxygen support (o2=ra, nc:L, hfnc:L, blowby, mask, nrb, venturi, cpap, bipap, vent)",
     "oxygen.flow_l_min": "the oxygen flow (o2=nc:4)",
     "ice": "the ICE score (ice=N or ice=4+3+1+1+1)",
     "capd": "the CAPD score (capd=N)",
@@ -69,7 +70,12 @@ HOW_TO_RECORD: Final = {
 }
 
 NEURO_SIGN_FIELDS: Final = (
-    "seizure", "motor_weakness", "cerebral_edema", "papilledema", "cn6_palsy", "posturing",
+    "seizure",
+    "motor_weakness",
+    "cerebral_edema",
+    "papilledema",
+    "cn6_palsy",
+    "posturing",
     "cushings_triad",
 )
 
@@ -95,9 +101,7 @@ def combine(domains: Sequence[DomainGrade]) -> Combined:
     findings = tuple(domain.finding for domain in domains if domain.finding is not None)
     drivers = tuple(finding for finding in findings if finding.grade == low)
     missing = _unique(name for domain in domains for name in domain.missing)
-    deciding = _unique(
-        name for domain in domains if domain.high > low for name in domain.missing
-    )
+    deciding = _unique(name for domain in domains if domain.high > low for name in domain.missing)
     exclusions = tuple(domain.excluded for domain in domains if domain.excluded is not None)
     warnings = tuple(message for domain in domains for message in domain.warnings)
     return Combined(low, high, findings, drivers, missing, deciding, exclusions, warnings)

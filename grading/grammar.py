@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Final
 
 from grading.assessment import (
@@ -73,41 +73,84 @@ class _Pair:
     value: str
 
 
+_KEY_AND_EQUALS: Final = re.compile(r"\s*([^\s=]*)(=?)")
+_BARE_VALUE: Final = re.compile(r"\S*")
+_STRAIGHT_QUOTED: Final = {
+    quote: re.compile(quote + r"(.*?)" + quote + r"(?=\s|$)", re.DOTALL) for quote in "\"'"
+}
+# A curly opening quote → the quotes that open and close a nested pair inside it.
+_CURLY: Final = {"“": ("“", "”"), "„": ("„", "“”"), "‘": ("‘", "’")}
+
+
 def _tokens(text: str, errors: list[FieldError]) -> list[_Pair]:
-    """Split ``key=value`` pairs; a value may be quoted, with straight or curly quotes."""
+    """Split ``key=value`` pairs; a value may be quoted with straight or (nested) curly quotes."""
     pairs: list[_Pair] = []
     i, n = 0, len(text)
-    while i < n:
-        if text[i].isspace():
-            i += 1
-            continue
-        start = i
-        while i < n and not text[i].isspace() and text[i] != "=":
-            i += 1
-        key = text[start:i]
-        if i >= n or text[i] != "=":
-            errors.append(FieldError(
-                key, "", "expected field=value", "space-separated field=value pairs, for "
-                "example temp=39.2 o2=nc:4 ice=7"))
-            continue
-        i += 1  # the '='
-        if i < n and text[i] in _CLOSING:
-            closers = _CLOSING[text[i]]
-            end = next((j for j in range(i + 1, n) if text[j] in closers
-                        and (j + 1 == n or text[j + 1].isspace())), -1)
-            if end < 0:
-                errors.append(FieldError(key, text[i:], "the quoted value is not closed",
-                                         f'a value in matching quotes, for example {key}="..."'))
+    while True:
+        match = _KEY_AND_EQUALS.match(text, i)
+        assert match is not None  # the pattern matches the empty string
+        key, equals = match[1], match[2]
+        i = match.end()
+        if not key and not equals:
+            if i >= n:
                 return pairs
-            value = text[i + 1:end]
-            i = end + 1
+            i += 1  # a character the key pattern cannot start with; cannot happen, but be safe
+            continue
+        if not equals:
+            errors.append(
+                FieldError(
+                    key,
+                    "",
+                    "expected field=value",
+                    "space-separated field=value pairs, for example temp=39.2 o2=nc:4 ice=7",
+                )
+            )
+            continue
+        opener = text[i] if i < n else ""
+        if opener and opener in _STRAIGHT_QUOTED:
+            quoted = _STRAIGHT_QUOTED[opener].match(text, i)
+            end = quoted.end() if quoted else -1
+            value = quoted[1] if quoted else ""
+        elif opener and opener in _CURLY:
+            end = _curly_end(text, i)
+            value = text[i + 1 : end - 1]
         else:
-            start = i
-            while i < n and not text[i].isspace():
-                i += 1
-            value = text[start:i]
+            bare = _BARE_VALUE.match(text, i)
+            assert bare is not None
+            end, value = bare.end(), bare[0]
+        if end < 0:
+            errors.append(
+                FieldError(
+                    key,
+                    text[i:],
+                    "the quoted value is not closed",
+                    f'a value in matching quotes, for example {key}="..."',
+                )
+            )
+            return pairs
         pairs.append(_Pair(key, value))
-    return pairs
+        i = end
+
+
+def _curly_end(text: str, start: int) -> int:
+    """Index just past the curly quote closing the one at ``start``; -1 if it never closes.
+
+    Slack turns ``"rigors, "shaking" at 03:00"`` into curly quotes, so nested pairs balance;
+    a closing quote not followed by a space or the end is an apostrophe (``wife’s``).
+    """
+    opens, closes = _CURLY[text[start]]
+    depth = 0
+    for j in range(start, len(text)):
+        char = text[j]
+        if char in closes and depth >= 1:
+            if depth == 1 and j + 1 < len(text) and not text[j + 1].isspace():
+                continue  # an apostrophe, or a quote run into the next word
+            depth -= 1
+            if depth == 0:
+                return j + 1
+        elif char in opens:
+            depth += 1
+    return -1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,23 +166,26 @@ class _Bad(Exception):
         self.accepted = accepted
 
 
-_NUMBER: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_NUMBER: Final = re.compile(r"[+-]?(?:[0-9]{1,6}(?:\.[0-9]{0,6})?|\.[0-9]{1,6})")
 _YES: Final = frozenset({"yes", "y", "true"})
 _NO: Final = frozenset({"no", "n", "false"})
 _YES_NO: Final = "yes or no"
 
 
-def _number(value: str, accepted: str) -> Decimal:
+def _number(value: str, accepted: str, *, written: str | None = None) -> Decimal:
+    """A plain decimal number (ASCII digits, at most 6 before and after the point)."""
     if "," in value and _NUMBER.fullmatch(value.replace(",", ".")):
-        raise _Bad("decimal commas are not read, to avoid misreading a value",
-                   accepted + " (use a point: " + value.replace(",", ".") + ")")
+        raise _Bad(
+            "decimal commas are not read, to avoid misreading a value",
+            accepted + " (use a point: " + (written or value).replace(",", ".") + ")",
+        )
     if not _NUMBER.fullmatch(value):
         raise _Bad("not a number", accepted)
     return Decimal(value)
 
 
 def _whole(value: str, low: int, high: int, accepted: str) -> int:
-    if not re.fullmatch(r"\d+", value):
+    if not re.fullmatch(r"[0-9]{1,6}", value):
         raise _Bad("not a whole number", accepted)
     number = int(value)
     if not low <= number <= high:
@@ -170,20 +216,24 @@ def _show(number: Decimal) -> str:
 _TEMP: Final = re.compile(r"(?P<n>[^°a-zA-Z]+)\s*°?\s*(?P<unit>[cCfF])?")
 _F_PLAUSIBLE: Final = (Decimal(86), Decimal(113))
 _C_LOW, _C_HIGH = (Decimal(str(v)) for v in TEMPERATURE_RANGE_C)
-_TEMP_ACCEPTS: Final = "a temperature of 30-45 °C (temp=38.4 or temp=38.4C) or 86-113 °F (temp=101.2F)"
+_TEMP_ACCEPTS: Final = (
+    "a temperature of 30-45 °C (temp=38.4 or temp=38.4C) or 86-113 °F (temp=101.2F)"
+)
 
 
 def _temperature(value: str, out: dict[str, Any], said: list[str]) -> None:
     match = _TEMP.fullmatch(value.strip())
     if not match:
         raise _Bad("not a temperature", _TEMP_ACCEPTS)
-    number = _number(match["n"].strip(), _TEMP_ACCEPTS)
+    number = _number(match["n"].strip(), _TEMP_ACCEPTS, written=value)
     unit = (match["unit"] or "").upper()
     if unit == "F":
-        celsius = ((number - 32) * 5 / 9).quantize(Decimal("0.01"))
+        # Truncated, not rounded: 100.399 °F must stay below 38.0 °C (R-CRS-1).
+        celsius = ((number - 32) * 5 / 9).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
         if not _C_LOW <= celsius <= _C_HIGH:
-            raise _Bad(f"{_show(number)} °F is {_show(celsius)} °C, outside 30-45 °C",
-                       _TEMP_ACCEPTS)
+            raise _Bad(
+                f"{_show(number)} °F is {_show(celsius)} °C, outside 30-45 °C", _TEMP_ACCEPTS
+            )
         said.append(f"temp={value} → {_show(celsius)} °C (converted from {_show(number)} °F)")
     else:
         if not _C_LOW <= number <= _C_HIGH:
@@ -200,22 +250,33 @@ def _bp(value: str, out: dict[str, Any], said: list[str]) -> None:
     word = value.lower()
     if word == "low":
         out["hypotension"] = True
-        said.append("bp=low → hypotension not requiring vasopressors unless pressors= says so")
+        said.append(
+            "bp=low → hypotension (with no vasopressor or vasopressin unless pressors= "
+            "or vasopressin= says so)"
+        )
     elif word == "normal":
         out["hypotension"] = False
         said.append("bp=normal → no hypotension")
     else:
-        raise _Bad("blood pressure is recorded by the support it needs, not a number (R-CRS-7)",
-                   "bp=low (hypotension without pressors) or bp=normal; pressors=N for "
-                   "vasopressors")
+        raise _Bad(
+            "blood pressure is recorded by the support it needs, not a number (R-CRS-7)",
+            "bp=low (hypotension without pressors) or bp=normal; pressors=N for vasopressors",
+        )
 
 
 def _pressors(value: str, out: dict[str, Any], said: list[str]) -> None:
-    count = _whole(value, 0, 10, "the number of vasopressors other than vasopressin, 0-10 "
-                   "(vasopressin=yes records vasopressin)")
+    count = _whole(
+        value,
+        0,
+        10,
+        "the number of vasopressors other than vasopressin, 0-10 "
+        "(vasopressin=yes records vasopressin)",
+    )
     out["vasopressors"] = count
-    said.append(f"pressors={value} → {count} vasopressor{'s' if count != 1 else ''} "
-                "(not counting vasopressin)")
+    said.append(
+        f"pressors={value} → {count} vasopressor{'s' if count != 1 else ''} "
+        "(not counting vasopressin)"
+    )
 
 
 _DEVICES: Final = {
@@ -231,8 +292,10 @@ _DEVICES: Final = {
     "vent": OxygenDevice.MECHANICAL_VENTILATION,
 }
 _NO_FLOW: Final = frozenset({"ra", "cpap", "bipap", "vent"})
-_O2_ACCEPTS: Final = ("ra, nc:L, hfnc:L, blowby, mask, nrb, venturi, cpap, bipap or vent, "
-                      "with L the flow in L/min from 0 to 80 (o2=nc:4)")
+_O2_ACCEPTS: Final = (
+    "ra, nc:L, hfnc:L, blowby, mask, nrb, venturi, cpap, bipap or vent, "
+    "with L the flow in L/min from 0 to 80 (o2=nc:4)"
+)
 _FLOW: Final = re.compile(r"(?P<n>[^a-zA-Z/]+)\s*(?:l|l/min|lpm)?", re.IGNORECASE)
 
 
@@ -241,33 +304,40 @@ def _oxygen(value: str, out: dict[str, Any], said: list[str]) -> None:
     device = _choice(name, _DEVICES, _O2_ACCEPTS)
     oxygen: dict[str, Any] = {"device": device.value}
     words = device.value.replace("_", " ")
-    if flow_text:
+    if ":" in value:
         if name.lower() in _NO_FLOW:
             raise _Bad(f"{name} takes no flow", _O2_ACCEPTS)
         match = _FLOW.fullmatch(flow_text.strip())
         if not match:
             raise _Bad("the flow is not a number of L/min", _O2_ACCEPTS)
-        flow = _number(match["n"].strip(), _O2_ACCEPTS)
+        flow = _number(match["n"].strip(), _O2_ACCEPTS, written=value)
         if not Decimal(0) <= flow <= Decimal(80):
             raise _Bad("flow outside 0-80 L/min", _O2_ACCEPTS)
-        if flow == 0 and device in (OxygenDevice.NASAL_CANNULA,
-                                    OxygenDevice.HIGH_FLOW_NASAL_CANNULA):
-            raise _Bad("a cannula at 0 L/min gives no oxygen", "o2=ra for room air, or a flow "
-                       "above 0")
+        if flow == 0:
+            raise _Bad("a flow of 0 L/min gives no oxygen", "o2=ra for room air, or a flow above 0")
         oxygen["flow_l_min"] = float(flow)
         said.append(f"o2={value} → {words} at {_show(flow)} L/min")
     else:
-        flow_note = (", flow not given" if device in (OxygenDevice.NASAL_CANNULA,
-                                                      OxygenDevice.HIGH_FLOW_NASAL_CANNULA)
-                     else "")
+        flow_note = (
+            ", flow not given"
+            if device in (OxygenDevice.NASAL_CANNULA, OxygenDevice.HIGH_FLOW_NASAL_CANNULA)
+            else ""
+        )
         said.append(f"o2={value} → {words}{flow_note}")
     out["oxygen"] = oxygen
 
 
-_ICE_ITEMS: Final = (("orientation", 4), ("naming", 3), ("commands", 1), ("writing", 1),
-                     ("attention", 1))
-_ICE_ACCEPTS: Final = ("a whole number 0-10 (ice=7), or the five items orientation+naming+"
-                       "commands+writing+attention (ice=4+3+1+0+1, maxima 4, 3, 1, 1, 1)")
+_ICE_ITEMS: Final = (
+    ("orientation", 4),
+    ("naming", 3),
+    ("commands", 1),
+    ("writing", 1),
+    ("attention", 1),
+)
+_ICE_ACCEPTS: Final = (
+    "a whole number 0-10 (ice=7), or the five items orientation+naming+"
+    "commands+writing+attention (ice=4+3+1+0+1, maxima 4, 3, 1, 1, 1)"
+)
 
 
 def _ice(value: str, out: dict[str, Any], said: list[str]) -> None:
@@ -278,19 +348,26 @@ def _ice(value: str, out: dict[str, Any], said: list[str]) -> None:
     parts = value.split("+")
     if len(parts) != len(_ICE_ITEMS):
         raise _Bad(f"{len(parts)} items given, ICE has 5", _ICE_ACCEPTS)
-    items = {name: _whole(part, 0, top, _ICE_ACCEPTS) for part, (name, top) in
-             zip(parts, _ICE_ITEMS, strict=True)}
+    items = {
+        name: _whole(part, 0, top, _ICE_ACCEPTS)
+        for part, (name, top) in zip(parts, _ICE_ITEMS, strict=True)
+    }
     out["ice_items"] = items
     total = sum(items.values())
-    said.append(f"ice={value} → ICE {total}/10 (" + ", ".join(
-        f"{name} {items[name]}/{top}" for name, top in _ICE_ITEMS) + ")")
+    said.append(
+        f"ice={value} → ICE {total}/10 ("
+        + ", ".join(f"{name} {items[name]}/{top}" for name, top in _ICE_ITEMS)
+        + ")"
+    )
 
 
-def _score(field: str, key: str, top: int, label: str) -> Callable[[str, dict[str, Any],
-                                                                     list[str]], None]:
+def _score(
+    field: str, key: str, top: int, label: str
+) -> Callable[[str, dict[str, Any], list[str]], None]:
     def read(value: str, out: dict[str, Any], said: list[str]) -> None:
         out[field] = _whole(value, 0, top, f"a whole number 0-{top}")
         said.append(f"{key}={value} → {label} {out[field]}/{top}")
+
     return read
 
 
@@ -307,21 +384,29 @@ _SEIZURES: Final = {
     "brief": Seizure.RAPID_RESOLUTION,
     "prolonged": Seizure.PROLONGED_OR_REPETITIVE,
 }
-_EDEMAS: Final = {"none": CerebralEdema.NONE, "focal": CerebralEdema.FOCAL,
-                  "diffuse": CerebralEdema.DIFFUSE}
+_EDEMAS: Final = {
+    "none": CerebralEdema.NONE,
+    "focal": CerebralEdema.FOCAL,
+    "diffuse": CerebralEdema.DIFFUSE,
+}
 _MOTOR: Final = {"none": False, "weakness": True}
 
 
-def _enum(field: str, key: str, choices: dict[str, Any]) -> Callable[[str, dict[str, Any],
-                                                                      list[str]], None]:
+def _enum(
+    field: str, key: str, choices: dict[str, Any]
+) -> Callable[[str, dict[str, Any], list[str]], None]:
     accepted = ", ".join(choices)
 
     def read(value: str, out: dict[str, Any], said: list[str]) -> None:
         chosen = _choice(value, choices, accepted)
         out[field] = chosen.value if hasattr(chosen, "value") else chosen
-        shown = chosen.value.replace("_", " ") if hasattr(chosen, "value") else (
-            "present" if chosen else "absent")
+        shown = (
+            chosen.value.replace("_", " ")
+            if hasattr(chosen, "value")
+            else ("present" if chosen else "absent")
+        )
         said.append(f"{key}={value} → {field.replace('_', ' ')}: {shown}")
+
     return read
 
 
@@ -329,27 +414,40 @@ def _flag(field: str, key: str, words: str) -> Callable[[str, dict[str, Any], li
     def read(value: str, out: dict[str, Any], said: list[str]) -> None:
         out[field] = _yes_no(value)
         said.append(f"{key}={value} → {words}: {'yes' if out[field] else 'no'}")
+
     return read
 
 
 _SIGNS_NONE: Final = {
-    "seizure": Seizure.NONE.value, "motor_weakness": False, "cerebral_edema":
-    CerebralEdema.NONE.value, "papilledema": False, "cn6_palsy": False, "posturing": False,
+    "seizure": Seizure.NONE.value,
+    "motor_weakness": False,
+    "cerebral_edema": CerebralEdema.NONE.value,
+    "papilledema": False,
+    "cn6_palsy": False,
+    "posturing": False,
     "cushings_triad": False,
 }
 
 
 def _signs(value: str, out: dict[str, Any], said: list[str]) -> None:
     if value.lower() != "none":
-        raise _Bad("signs= only records that there are none", "signs=none; record a finding "
-                   "with seizure=, motor=, edema=, papilledema=, cn6=, posturing=, cushing=")
+        raise _Bad(
+            "signs= only records that there are none",
+            "signs=none; record a finding "
+            "with seizure=, motor=, edema=, papilledema=, cn6=, posturing=, cushing=",
+        )
     out.update(_SIGNS_NONE)
-    said.append("signs=none → no seizure, no motor weakness, no cerebral edema, no papilledema, "
-                "no CN VI palsy, no posturing, no Cushing's triad")
+    said.append(
+        "signs=none → no seizure, no motor weakness, no cerebral edema, no papilledema, "
+        "no CN VI palsy, no posturing, no Cushing's triad"
+    )
 
 
-_EXCLUDE_ACCEPTS: Final = ("a comma list of " + ", ".join(f.value for f in AttributableFinding)
-                           + " (exclude=hypotension,consciousness)")
+_EXCLUDE_ACCEPTS: Final = (
+    "a comma list of "
+    + ", ".join(f.value for f in AttributableFinding)
+    + " (exclude=hypotension,consciousness)"
+)
 
 
 def _exclude(value: str, out: dict[str, Any], said: list[str]) -> None:
@@ -358,14 +456,16 @@ def _exclude(value: str, out: dict[str, Any], said: list[str]) -> None:
         raise _Bad("nothing to exclude", _EXCLUDE_ACCEPTS)
     aliases = {"loc": "consciousness", "motor_weakness": "motor", "cerebral_edema": "edema"}
     chosen: list[str] = []
-    for name in names:
-        name = aliases.get(name, name)
+    for given in names:
+        name = aliases.get(given, given)
         if name not in AttributableFinding.__members__.values():
             raise _Bad(f"{name!r} cannot be attributed to another cause here", _EXCLUDE_ACCEPTS)
         chosen.append(name)
     out["attributed_elsewhere"] = sorted(set(chosen))
-    said.append(f"exclude={value} → attributed to another cause, not graded: "
-                + ", ".join(out["attributed_elsewhere"]))
+    said.append(
+        f"exclude={value} → attributed to another cause, not graded: "
+        + ", ".join(out["attributed_elsewhere"])
+    )
 
 
 _KG_PER_LB: Final = Decimal("0.45359237")
@@ -377,19 +477,25 @@ def _weight(value: str, out: dict[str, Any], said: list[str]) -> None:
     match = _WEIGHT.fullmatch(value.strip())
     if not match:
         raise _Bad("not a weight", _WEIGHT_ACCEPTS)
-    number = _number(match["n"].strip(), _WEIGHT_ACCEPTS)
+    number = _number(match["n"].strip(), _WEIGHT_ACCEPTS, written=value)
     unit = (match["unit"] or "").lower()
     kg = (number * _KG_PER_LB).quantize(Decimal("0.1")) if unit.startswith("lb") else number
     if not Decimal(0) < kg <= Decimal(350):
         raise _Bad("outside 0-350 kg", _WEIGHT_ACCEPTS)
     out["weight_kg"] = float(kg)
-    how = (f"converted from {_show(number)} lb" if unit.startswith("lb") else
-           "kg as written" if unit else "no unit given, read as kg")
+    how = (
+        f"converted from {_show(number)} lb"
+        if unit.startswith("lb")
+        else "kg as written"
+        if unit
+        else "no unit given, read as kg"
+    )
     said.append(f"weight={value} → {_show(kg)} kg ({how})")
 
 
-def _decimal_field(field: str, key: str, low: int, high: int, unit: str
-                   ) -> Callable[[str, dict[str, Any], list[str]], None]:
+def _decimal_field(
+    field: str, key: str, low: int, high: int, unit: str
+) -> Callable[[str, dict[str, Any], list[str]], None]:
     accepted = f"a number from {low} to {high} ({unit})"
 
     def read(value: str, out: dict[str, Any], said: list[str]) -> None:
@@ -398,6 +504,7 @@ def _decimal_field(field: str, key: str, low: int, high: int, unit: str
             raise _Bad(f"outside {low}-{high}", accepted)
         out[field] = float(number)
         said.append(f"{key}={value} → {field.replace('_', ' ')} {_show(number)} ({unit})")
+
     return read
 
 
@@ -424,8 +531,11 @@ _READERS: Final[dict[str, _Reader]] = {
     "signs": _signs,
     "tremor": _flag("tremor_or_myoclonus", "tremor", "tremor or myoclonus (not graded)"),
     "ich": _flag("intracranial_hemorrhage", "ich", "intracranial hemorrhage (not graded)"),
-    "treated": _flag("prior_crs_treatment", "treated",
-                     "antipyretic or anti-cytokine therapy given after CRS onset"),
+    "treated": _flag(
+        "prior_crs_treatment",
+        "treated",
+        "antipyretic or anti-cytokine therapy given after CRS onset",
+    ),
     "exclude": _exclude,
     "age": _decimal_field("age_years", "age", 0, 120, "years"),
     "weight": _weight,
@@ -457,21 +567,47 @@ _REFUSED: Final = {
 
 # Words people use for a field, for "did you mean" (the grammar itself stays strict).
 _SYNONYMS: Final = {
-    "temperature": "temp", "t": "temp", "oxygen": "o2", "spo": "o2", "consciousness": "loc",
-    "pressor": "pressors", "vasopressors": "pressors", "hypotension": "bp",
-    "bloodpressure": "bp", "seizures": "seizure", "weakness": "motor", "cerebral_edema": "edema",
-    "cushings": "cushing", "myoclonus": "tremor", "hemorrhage": "ich", "exclusion": "exclude",
+    "temperature": "temp",
+    "t": "temp",
+    "oxygen": "o2",
+    "spo": "o2",
+    "consciousness": "loc",
+    "pressor": "pressors",
+    "vasopressors": "pressors",
+    "hypotension": "bp",
+    "bloodpressure": "bp",
+    "seizures": "seizure",
+    "weakness": "motor",
+    "cerebral_edema": "edema",
+    "cushings": "cushing",
+    "myoclonus": "tremor",
+    "hemorrhage": "ich",
+    "exclusion": "exclude",
 }
 
 # Model field → grammar key, so a cross-field error names what the user typed.
 _KEY_FOR_FIELD: Final = {
-    "temperature_c": "temp", "hypotension": "bp", "vasopressors": "pressors",
-    "oxygen": "o2", "oxygen.flow_l_min": "o2", "oxygen.device": "o2", "ice_items": "ice",
-    "consciousness": "loc", "global_aphasia": "aphasia", "motor_weakness": "motor",
-    "cerebral_edema": "edema", "cn6_palsy": "cn6", "cushings_triad": "cushing",
-    "tremor_or_myoclonus": "tremor", "intracranial_hemorrhage": "ich",
-    "prior_crs_treatment": "treated", "attributed_elsewhere": "exclude", "age_years": "age",
-    "weight_kg": "weight", "developmental_delay": "dd", "days_since_infusion": "day",
+    "temperature_c": "temp",
+    "hypotension": "bp",
+    "vasopressors": "pressors",
+    "oxygen": "o2",
+    "oxygen.flow_l_min": "o2",
+    "oxygen.device": "o2",
+    "ice_items": "ice",
+    "consciousness": "loc",
+    "global_aphasia": "aphasia",
+    "motor_weakness": "motor",
+    "cerebral_edema": "edema",
+    "cn6_palsy": "cn6",
+    "cushings_triad": "cushing",
+    "tremor_or_myoclonus": "tremor",
+    "intracranial_hemorrhage": "ich",
+    "prior_crs_treatment": "treated",
+    "attributed_elsewhere": "exclude",
+    "age_years": "age",
+    "weight_kg": "weight",
+    "developmental_delay": "dd",
+    "days_since_infusion": "day",
 }
 
 
@@ -495,16 +631,19 @@ def _stated(value: str) -> StatedGrades:
 
 
 _CLOCK: Final = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-_AT_ACCEPTS: Final = ("a time of day HH:MM (at=14:30, local time) or an ISO date-time "
-                      "(at=2026-11-23T14:30, or with an offset: at=2026-11-23T14:30+01:00)")
+_AT_ACCEPTS: Final = (
+    "a time of day HH:MM (at=14:30, local time) or an ISO date-time "
+    "(at=2026-11-23T14:30, or with an offset: at=2026-11-23T14:30+01:00)"
+)
 
 
 def _at(value: str) -> datetime | time:
     clock = _CLOCK.fullmatch(value)
     if clock:
         return time(int(clock[1]), int(clock[2]))
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?",
-                        value):
+    if not re.fullmatch(
+        r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?", value
+    ):
         raise _Bad("not a time", _AT_ACCEPTS)
     try:
         return datetime.fromisoformat(value)
@@ -524,8 +663,16 @@ def parse_assessment(text: str) -> ParsedAssessment:
     """
     errors: list[FieldError] = []
     if len(text) > MAX_TEXT_CHARS:
-        raise GrammarError([FieldError("text", f"{len(text)} characters", "too long",
-                                       f"at most {MAX_TEXT_CHARS} characters")])
+        raise GrammarError(
+            [
+                FieldError(
+                    "text",
+                    f"{len(text)} characters",
+                    "too long",
+                    f"at most {MAX_TEXT_CHARS} characters",
+                )
+            ]
+        )
     pairs = _tokens(text, errors)
     fields: dict[str, Any] = {}
     said: list[str] = []
@@ -536,8 +683,11 @@ def parse_assessment(text: str) -> ParsedAssessment:
     for pair in pairs:
         key = pair.key.lower()
         if key in seen:
-            errors.append(FieldError(pair.key, pair.value, "given more than once",
-                                     "each field once per assessment"))
+            errors.append(
+                FieldError(
+                    pair.key, pair.value, "given more than once", "each field once per assessment"
+                )
+            )
             continue
         seen.add(key)
         try:
@@ -545,30 +695,66 @@ def parse_assessment(text: str) -> ParsedAssessment:
                 _READERS[key](pair.value, fields, said)
             elif key == "stated":
                 stated = _stated(pair.value)
+                said.append(f"stated={pair.value} → your grades: " + _stated_words(stated))
             elif key == "at":
                 at = _at(pair.value)
-                said.append(f"at={pair.value} → assessed at {at.isoformat()}"
-                            + ("" if isinstance(at, datetime) and at.tzinfo else " local time"))
+                said.append(
+                    f"at={pair.value} → assessed at {at.isoformat()}"
+                    + ("" if isinstance(at, datetime) and at.tzinfo else " local time")
+                )
             elif key == "note":
                 if len(pair.value) > MAX_NOTE_CHARS:
-                    raise _Bad(f"{len(pair.value)} characters",
-                               f"a note of at most {MAX_NOTE_CHARS} characters")
+                    raise _Bad(
+                        f"{len(pair.value)} characters",
+                        f"a note of at most {MAX_NOTE_CHARS} characters",
+                    )
                 note = pair.value
-                said.append(f"note recorded ({len(note)} characters)")
+                said.append(f"note recorded ({len(note)} character{'s' * (len(note) != 1)})")
             else:
                 errors.append(_unknown_key(pair))
         except _Bad as bad:
             errors.append(FieldError(pair.key, pair.value, bad.problem, bad.accepted))
+    if fields.get("hypotension") is True:
+        # Design §5: bp=low is hypotension without pressors, unless pressors= or vasopressin= say.
+        fields.setdefault("vasopressors", 0)
+        fields.setdefault("vasopressin", False)
     if "signs" in seen:
-        errors.extend(_signs_conflicts(seen, fields))
-    if errors:
-        raise GrammarError(errors)
+        errors.extend(_signs_conflicts(seen))
+    errors.extend(_pressors_without_hypotension(fields))
     try:
         assessment = assessment_from_mapping(fields)
     except InputError as exc:
-        raise GrammarError(FieldError(_KEY_FOR_FIELD.get(e.field, e.field), e.value, e.problem,
-                                      e.accepted) for e in exc.errors) from None
+        # Checked even when values were refused above, so every problem is reported at once.
+        errors.extend(
+            FieldError(_KEY_FOR_FIELD.get(e.field, e.field), e.value, e.problem, e.accepted)
+            for e in exc.errors
+        )
+    if errors:
+        raise GrammarError(errors)
     return ParsedAssessment(assessment, tuple(said), stated, at, note)
+
+
+def _pressors_without_hypotension(fields: dict[str, Any]) -> list[FieldError]:
+    """``bp=normal`` with vasopressors is a contradiction; say so in the grammar's words."""
+    pressors = fields.get("vasopressors") or 0
+    if fields.get("hypotension") is not False or not (pressors or fields.get("vasopressin")):
+        return []
+    del fields["hypotension"]  # reported here, in the user's terms, not again by the model
+    given = f"pressors={pressors}" if pressors else "vasopressin=yes"
+    return [
+        FieldError(
+            "bp",
+            "normal",
+            f"{given} is also given, and vasopressors mean hypotension that needs them (R-CRS-7)",
+            "bp=low with pressors=N, or bp=normal with no vasopressors",
+        )
+    ]
+
+
+def _stated_words(stated: StatedGrades) -> str:
+    parts = [f"CRS {stated.crs}"] if stated.crs is not None else []
+    parts += [f"ICANS {stated.icans}"] if stated.icans is not None else []
+    return ", ".join(parts)
 
 
 def _unknown_key(pair: _Pair) -> FieldError:
@@ -578,16 +764,22 @@ def _unknown_key(pair: _Pair) -> FieldError:
     if not _KEY.fullmatch(pair.key):
         return FieldError(pair.key, pair.value, "not a field name", ", ".join(ACCEPTED_KEYS))
     close = _SYNONYMS.get(key) or next(
-        iter(difflib.get_close_matches(key, ACCEPTED_KEYS, n=1, cutoff=0.6)), None)
+        iter(difflib.get_close_matches(key, ACCEPTED_KEYS, n=1, cutoff=0.6)), None
+    )
     problem = "unknown field" + (f" (did you mean {close}=?)" if close else "")
     return FieldError(pair.key, pair.value, problem, ", ".join(ACCEPTED_KEYS))
 
 
-def _signs_conflicts(seen: set[str], fields: dict[str, Any]) -> list[FieldError]:
+def _signs_conflicts(seen: set[str]) -> list[FieldError]:
     """``signs=none`` cannot stand with a sign given separately: which one is meant?"""
     sign_keys = ("seizure", "motor", "edema", "papilledema", "cn6", "posturing", "cushing")
-    return [FieldError("signs", "none", f"{key}= is also given", "signs=none alone, or each "
-                       "sign on its own") for key in sign_keys if key in seen]
+    return [
+        FieldError(
+            "signs", "none", f"{key}= is also given", "signs=none alone, or each sign on its own"
+        )
+        for key in sign_keys
+        if key in seen
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -599,8 +791,10 @@ def stated_mismatches(result: GradingResult, stated: StatedGrades | None) -> tup
     if stated is None:
         return ()
     out: list[str] = []
-    for name, given, computed in (("CRS", stated.crs, result.crs),
-                                  ("ICANS", stated.icans, result.icans)):
+    for name, given, computed in (
+        ("CRS", stated.crs, result.crs),
+        ("ICANS", stated.icans, result.icans),
+    ):
         if given is None:
             continue
         message = _mismatch(name, given, computed)
@@ -613,12 +807,18 @@ def _mismatch(name: str, given: int, computed: ToxicityGrade) -> str | None:
     if computed.grade is not None:
         if computed.grade == given:
             return None
-        return (f"Stated {name} grade {given} differs from the computed {name} grade "
-                f"{computed.grade} ({computed.summary}). Please review.")
+        return (
+            f"Stated {name} grade {given} differs from the computed {name} grade "
+            f"{computed.grade} ({computed.summary}). Please review."
+        )
     if computed.range is not None:
         low, high = computed.range
         where = "within" if low <= given <= high else "outside"
-        return (f"Stated {name} grade {given} is {where} the computed range {low}-{high}; "
-                f"the recorded data do not decide the grade. {computed.question}")
-    return (f"Stated {name} grade {given}, but {name} is not assessable from the recorded data "
-            f"({computed.summary}).")
+        return (
+            f"Stated {name} grade {given} is {where} the computed range {low}-{high}; "
+            f"the recorded data do not decide the grade. {computed.question}"
+        )
+    return (
+        f"Stated {name} grade {given}, but {name} is not assessable from the recorded data "
+        f"({computed.summary})."
+    )
