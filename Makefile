@@ -24,7 +24,7 @@ run: $(STAMP)  ## run toxbot (until the bot lands: the command line's help)
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check grading bot
+	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)  ## mypy (strict)
 	$(BIN)/mypy

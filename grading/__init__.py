@@ -23,7 +23,7 @@ from grading.assessment import (
 )
 from grading.crs import grade_crs
 from grading.errors import FieldError, GrammarError, InputError
-from grading.grade import grade
+from grading.grade import clear_caches, grade
 from grading.grammar import ParsedAssessment, StatedGrades, parse_assessment, stated_mismatches
 from grading.icans import grade_icans
 from grading.result import Exclusion, Finding, GradingResult, NeuroTool, Status, ToxicityGrade
@@ -57,6 +57,7 @@ __all__ = [
     "ToxicityGrade",
     "assessment_from_json",
     "assessment_from_mapping",
+    "clear_caches",
     "grade",
     "grade_crs",
     "grade_icans",

@@ -12,12 +12,12 @@
 
 from __future__ import annotations
 
+from functools import cache, lru_cache
 from typing import Final
 
 from grading.assessment import FLOW_DEVICES, Assessment, AttributableFinding, OxygenDevice
 from grading.domains import (
     DomainGrade,
-    combine,
     excluded,
     not_assessed,
     question,
@@ -72,23 +72,45 @@ def grade_crs(a: Assessment) -> ToxicityGrade:
     is the worse of hypotension and hypoxia (R-CRS-3). An afebrile patient never treated for CRS
     is grade 0 with a warning when hypotension or hypoxia is present (D5).
     """
-    treated = a.prior_crs_treatment is True
     fever, fever_domain = _fever(a)
-    organ = combine((_hypotension(a), _hypoxia(a)))
+    result = _assemble(fever, fever_domain, _hypotension(a), _hypoxia(a), a.prior_crs_treatment)
+    day = a.days_since_infusion
+    if day is not None and day > CRS_ONSET_WINDOW_DAYS and _highest(result) >= 1:
+        late = (
+            f"R-CRS-9: day {day:g} after infusion; new CRS is uncommon more than 14 days after "
+            "cell therapy. Consider other causes."
+        )
+        result = result._replace(warnings=(*result.warnings, late))
+    return result
 
-    # Fever unknown: the grade could be what it is with fever or without (D10).
-    fever_states = (True, False) if fever is None else (fever,)
-    low = min(_grade(state, organ.low, treated) for state in fever_states)
-    high = max(_grade(state, organ.high, treated) for state in fever_states)
 
-    findings = ((fever_domain.finding,) if fever_domain.finding else ()) + organ.findings
-    exclusions = ((fever_domain.excluded,) if fever_domain.excluded else ()) + organ.excluded
-    missing = fever_domain.missing + organ.missing
-    warnings = list(organ.warnings)
-    deciding = _deciding(fever_states, organ.low, organ.high, organ.missing, treated)
+@lru_cache(maxsize=4096)  # pure in immutable domain results: steady traffic repeats them
+def _assemble(
+    fever: bool | None,
+    fever_domain: DomainGrade,
+    hypotension: DomainGrade,
+    hypoxia: DomainGrade,
+    prior_treatment: bool | None,
+) -> ToxicityGrade:
+    """Combine the fever, hypotension and hypoxia domains into the CRS grade, with its reasons."""
+    treated = prior_treatment is True
+    organ_low = max(hypotension.low, hypoxia.low)  # R-CRS-3: the worse parameter
+    organ_high = max(hypotension.high, hypoxia.high)
+    # _grade() over the fever states the data allow; with fever unknown, either (D10).
+    if fever is None:
+        low, high = (organ_low if treated else 0), max(1, organ_high)
+    elif fever:
+        low, high = max(1, organ_low), max(1, organ_high)
+    else:
+        low, high = (organ_low, organ_high) if treated else (0, 0)
 
-    nothing_recorded = not findings and not exclusions and a.prior_crs_treatment is None
-    if nothing_recorded:
+    domains = (fever_domain, hypotension, hypoxia)
+    findings = tuple(d.finding for d in domains if d.finding is not None)
+    exclusions = tuple(d.excluded for d in domains if d.excluded is not None)
+    missing = fever_domain.missing + hypotension.missing + hypoxia.missing
+    warnings = list(hypotension.warnings + hypoxia.warnings)
+
+    if not findings and not exclusions and prior_treatment is None:
         return ToxicityGrade(
             toxicity="crs",
             status=Status.NOT_ASSESSED,
@@ -102,32 +124,33 @@ def grade_crs(a: Assessment) -> ToxicityGrade:
             warnings=(),
             question=question("CRS", 0, 4, missing),
         )
-
-    if fever is False and not treated and organ.low >= 2:
+    if fever is False and not treated and organ_low >= 2:
         warnings.append(
             "D5: hypotension or hypoxia without fever in a patient not recorded as treated for "
             "CRS does not meet ASTCT CRS (fever is required at onset). Evaluate other causes "
             "(sepsis, cardiac). If antipyretic or anti-cytokine therapy was given after CRS "
             "onset, record treated=yes and grade again."
         )
-    if (
-        a.days_since_infusion is not None
-        and a.days_since_infusion > CRS_ONSET_WINDOW_DAYS
-        and high >= 1
-    ):
-        warnings.append(
-            f"R-CRS-9: day {a.days_since_infusion:g} after infusion; new CRS is uncommon more "
-            "than 14 days after cell therapy. Consider other causes."
-        )
 
     drivers = _drivers(findings, low, fever)
     determined = low == high
+    deciding = (
+        ()
+        if determined
+        else _deciding(
+            (True, False) if fever is None else (fever,),
+            organ_low,
+            organ_high,
+            hypotension.missing + hypoxia.missing,
+            treated,
+        )
+    )
     return ToxicityGrade(
         toxicity="crs",
         status=Status.GRADED if determined else Status.UNDETERMINED,
         grade=low if determined else None,
         range=None if determined else (low, high),
-        summary=_summary(low, high, drivers, fever, treated, organ.low),
+        summary=_summary(low, high, drivers, fever, treated, organ_low),
         drivers=drivers,
         findings=findings,
         missing=missing,
@@ -135,6 +158,13 @@ def grade_crs(a: Assessment) -> ToxicityGrade:
         warnings=tuple(warnings),
         question=None if determined else question("CRS", low, high, deciding),
     )
+
+
+def _highest(result: ToxicityGrade) -> int:
+    """The highest grade a result allows; 4 when not assessed."""
+    if result.grade is not None:
+        return result.grade
+    return result.range[1] if result.range is not None else 4
 
 
 def _grade(fever: bool, organ: int, treated: bool) -> int:
@@ -169,8 +199,16 @@ def _fever(a: Assessment) -> tuple[bool | None, DomainGrade]:
     """Fever present, absent or unknown, with the finding that says so (R-CRS-1)."""
     t = a.temperature_c
     if t is None:
-        return None, not_assessed(1, "temperature_c")
-    if AttributableFinding.FEVER in a.attributed_elsewhere:
+        return None, _NO_TEMPERATURE
+    return _fever_rule(AttributableFinding.FEVER in a.attributed_elsewhere, t)
+
+
+_NO_TEMPERATURE: Final = not_assessed(1, "temperature_c")
+
+
+@lru_cache(maxsize=4096)  # a pure rule; bedside temperatures repeat, so the cache is bounded
+def _fever_rule(attributed: bool, t: float) -> tuple[bool, DomainGrade]:
+    if attributed:
         return False, excluded(
             Exclusion(
                 "fever",
@@ -184,32 +222,42 @@ def _fever(a: Assessment) -> tuple[bool | None, DomainGrade]:
 
 
 def _hypotension(a: Assessment) -> DomainGrade:
-    """Hypotension graded by the support it needs, never by a number (R-CRS-5, R-CRS-7, D3).
+    """Hypotension graded by the support it needs, never by a number (R-CRS-5, R-CRS-7, D3)."""
+    return _hypotension_rule(
+        AttributableFinding.HYPOTENSION in a.attributed_elsewhere,
+        a.hypotension,
+        a.vasopressors,
+        a.vasopressin,
+    )
 
-    The vasopressor count and vasopressin are separate records; one that is not given leaves
+
+@cache  # a pure rule over a small discrete domain: at most 2 x 3 x 12 x 3 keys
+def _hypotension_rule(
+    attributed: bool, hypotension: bool | None, n: int | None, vasopressin: bool | None
+) -> DomainGrade:
+    """The vasopressor count and vasopressin are separate records; one that is not given leaves
     the grade open up to what it could add (D10), so ``hypotension: true`` alone is grade 2-4
     until the vasopressors are recorded.
     """
-    if AttributableFinding.HYPOTENSION in a.attributed_elsewhere:
+    if attributed:
         return excluded(
             Exclusion(
                 "hypotension", "attributed to another cause by the clinician; not counted", "D9"
             )
         )
-    if a.hypotension is False:
+    if hypotension is False:
         return recorded(Finding("hypotension", "no hypotension", 0, "no hypotension", "R-CRS-7"))
-    n, vasopressin = a.vasopressors, a.vasopressin
-    finding = _pressor_finding(n, vasopressin, a.hypotension)
+    finding = _pressor_finding(n, vasopressin, hypotension)
     low = finding.grade if finding is not None else 0
-    high, missing = _pressor_ceiling(n, vasopressin, a.hypotension)
-    domain = DomainGrade(low, max(low, high), finding, missing if high > low else ())
+    high, missing = _pressor_ceiling(n, vasopressin, hypotension)
+    warnings: tuple[str, ...] = ()
     if finding is not None and finding.rule == "D3" and n == 0:
-        domain.warnings.append(
+        warnings = (
             "D3: vasopressin alone is counted as one vasopressor (grade 3); ASTCT does not address "
             "it directly. Multiple vasopressors (grade 4) means two or more non-vasopressin "
-            "agents."
+            "agents.",
         )
-    return domain
+    return DomainGrade(low, max(low, high), finding, missing if high > low else (), None, warnings)
 
 
 def _pressor_finding(
@@ -278,24 +326,41 @@ def _pressor_ceiling(
 def _hypoxia(a: Assessment) -> DomainGrade:
     """Hypoxia graded by the oxygen support needed (R-CRS-4, R-CRS-8, D1, D2)."""
     o2 = a.oxygen
-    if AttributableFinding.HYPOXIA in a.attributed_elsewhere:
+    weight = a.weight_kg
+    return _hypoxia_rule(
+        AttributableFinding.HYPOXIA in a.attributed_elsewhere,
+        o2.device if o2 is not None else None,
+        o2.flow_l_min if o2 is not None else None,
+        weight if weight is not None and weight < INFANT_WEIGHT_KG else None,
+    )
+
+
+@lru_cache(maxsize=4096)  # a pure rule; flows and infant weights vary, so the cache is bounded
+def _hypoxia_rule(
+    attributed: bool,
+    device: OxygenDevice | None,
+    flow: float | None,
+    infant_weight_kg: float | None,
+) -> DomainGrade:
+    if attributed:
         return excluded(
             Exclusion("hypoxia", "attributed to another cause by the clinician; not counted", "D9")
         )
-    if o2 is None:
+    if device is None:
         return not_assessed(4, "oxygen")
-    words = _DEVICE_WORDS[o2.device]
-    if o2.device not in FLOW_DEVICES:
-        grade, criterion = _DEVICE_GRADES[o2.device]
-        at_flow = f" at {o2.flow_l_min:g} L/min" if o2.flow_l_min else ""
+    words = _DEVICE_WORDS[device]
+    if device not in FLOW_DEVICES:
+        grade, criterion = _DEVICE_GRADES[device]
+        at_flow = f" at {flow:g} L/min" if flow else ""
         return recorded(Finding("hypoxia", words + at_flow, grade, criterion, "R-CRS-4"))
-
-    domain = _cannula(o2.device, o2.flow_l_min, words)
-    if a.weight_kg is not None and a.weight_kg < INFANT_WEIGHT_KG:
-        domain.warnings.append(
+    domain = _cannula(device, flow, words)
+    if infant_weight_kg is not None:
+        note = (
             f"D2: ASTCT's 6 L/min cut-off has no pediatric adjustment; it is applied as written "
-            f"for this {a.weight_kg:g} kg patient, although pediatric high-flow is weight-based."
+            f"for this {infant_weight_kg:g} kg patient, although pediatric high-flow is "
+            "weight-based."
         )
+        domain = domain._replace(warnings=(*domain.warnings, note))
     return domain
 
 
@@ -304,20 +369,17 @@ def _cannula(device: OxygenDevice, flow: float | None, words: str) -> DomainGrad
     high_flow_device = device is OxygenDevice.HIGH_FLOW_NASAL_CANNULA
     if flow is None:
         if high_flow_device:
-            domain = recorded(
+            return recorded(
                 Finding(
                     "hypoxia",
                     f"{words}, flow not given",
                     3,
                     "high-flow nasal cannula (flow not given, graded as high flow)",
                     "D1",
-                )
-            )
-            domain.warnings.append(
+                ),
                 "D1: high-flow nasal cannula with no flow given is graded as high flow (grade 3). "
-                "Record the flow (o2=hfnc:L): at ≤6 L/min it is low flow, grade 2."
+                "Record the flow (o2=hfnc:L): at ≤6 L/min it is low flow, grade 2.",
             )
-            return domain
         cannula = Finding(
             "hypoxia",
             f"{words}, flow not given",
@@ -326,35 +388,41 @@ def _cannula(device: OxygenDevice, flow: float | None, words: str) -> DomainGrad
             "D1",
         )
         return DomainGrade(2, 3, cannula, ("oxygen.flow_l_min",))
-
-    if flow <= LOW_FLOW_MAX_L_MIN:
-        finding = Finding(
-            "hypoxia",
-            f"{words} {flow:g} L/min",
-            2,
-            "low-flow nasal cannula (≤6 L/min)",
-            "D1" if high_flow_device else "R-CRS-4",
+    if flow > LOW_FLOW_MAX_L_MIN:
+        return recorded(
+            Finding(
+                "hypoxia",
+                f"{words} {flow:g} L/min",
+                3,
+                "high-flow nasal cannula (>6 L/min)",
+                "R-CRS-4",
+            )
         )
-    else:
-        finding = Finding(
-            "hypoxia", f"{words} {flow:g} L/min", 3, "high-flow nasal cannula (>6 L/min)", "R-CRS-4"
+    low_flow = Finding(
+        "hypoxia",
+        f"{words} {flow:g} L/min",
+        2,
+        "low-flow nasal cannula (≤6 L/min)",
+        "D1" if high_flow_device else "R-CRS-4",
+    )
+    if high_flow_device:
+        return recorded(
+            low_flow,
+            f"D1: a high-flow device at {flow:g} L/min is graded by its flow as low flow "
+            "(grade 2).",
         )
-    domain = recorded(finding)
-    if high_flow_device and flow <= LOW_FLOW_MAX_L_MIN:
-        domain.warnings.append(
-            f"D1: a high-flow device at {flow:g} L/min is graded by its flow as low flow (grade 2)."
-        )
-    return domain
+    return recorded(low_flow)
 
 
 def _drivers(findings: tuple[Finding, ...], low: int, fever: bool | None) -> tuple[Finding, ...]:
+    """The findings that set the grade: the fever (when it counts) and the worst organ support."""
+    fevers = [f for f in findings if f.domain == "fever"]
     if low == 0:
-        return tuple(f for f in findings if f.domain == "fever") or findings
-    organ = tuple(f for f in findings if f.domain != "fever" and f.grade == low)
-    fever_findings = tuple(f for f in findings if f.domain == "fever" and f.grade == 1)
+        return tuple(fevers) or findings
     if low == 1:
-        return fever_findings
-    return fever_findings + organ if fever else organ
+        return tuple([f for f in fevers if f.grade == 1])
+    organ = [f for f in findings if f.domain != "fever" and f.grade == low]
+    return tuple(fevers + organ) if fever else tuple(organ)
 
 
 def _summary(
@@ -365,7 +433,7 @@ def _summary(
     treated: bool,
     organ_low: int,
 ) -> str:
-    because = "; ".join(f"{d.criterion} ({d.observed})" for d in drivers)
+    because = "; ".join([driver.phrase for driver in drivers])
     if low != high:
         return f"CRS grade {low}-{high}, undetermined" + (f": {because}" if because else "")
     if low == 0:

@@ -10,14 +10,13 @@ R-ICANS-1), and it is *determined* only when the lowest and highest agree.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Final
+from functools import lru_cache
+from typing import Final, NamedTuple
 
 from grading.result import Exclusion, Finding
 
 
-@dataclass(slots=True)
-class DomainGrade:
+class DomainGrade(NamedTuple):
     """One domain's contribution: a finding when recorded, else the range it leaves open."""
 
     low: int
@@ -25,7 +24,7 @@ class DomainGrade:
     finding: Finding | None = None
     missing: tuple[str, ...] = ()
     excluded: Exclusion | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
 
     @property
     def assessed(self) -> bool:
@@ -33,9 +32,9 @@ class DomainGrade:
         return self.excluded is None and self.finding is not None
 
 
-def recorded(finding: Finding) -> DomainGrade:
-    """A domain fully determined by one finding."""
-    return DomainGrade(finding.grade, finding.grade, finding)
+def recorded(finding: Finding, *warnings: str) -> DomainGrade:
+    """A domain fully determined by one finding, with any notes that go with it."""
+    return DomainGrade(finding.grade, finding.grade, finding, (), None, warnings)
 
 
 def not_assessed(high: int, *fields: str, low: int = 0) -> DomainGrade:
@@ -80,8 +79,7 @@ NEURO_SIGN_FIELDS: Final = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Combined:
+class Combined(NamedTuple):
     """Domains combined: the grade range, the findings that set it, and what would decide it."""
 
     low: int
@@ -95,21 +93,55 @@ class Combined:
 
 
 def combine(domains: Sequence[DomainGrade]) -> Combined:
-    """The worst domain wins (R-CRS-3, R-ICANS-1); open domains widen the range (D10)."""
-    low = max(domain.low for domain in domains)
-    high = max(domain.high for domain in domains)
-    findings = tuple(domain.finding for domain in domains if domain.finding is not None)
-    drivers = tuple(finding for finding in findings if finding.grade == low)
-    missing = _unique(name for domain in domains for name in domain.missing)
-    deciding = _unique(name for domain in domains if domain.high > low for name in domain.missing)
-    exclusions = tuple(domain.excluded for domain in domains if domain.excluded is not None)
-    warnings = tuple(message for domain in domains for message in domain.warnings)
-    return Combined(low, high, findings, drivers, missing, deciding, exclusions, warnings)
+    """The worst domain wins (R-CRS-3, R-ICANS-1); open domains widen the range (D10).
+
+    Written as plain loops: it runs for every grade, and each domain names distinct fields.
+    """
+    low = high = 0
+    for domain in domains:
+        if domain.low > low:
+            low = domain.low
+        if domain.high > high:
+            high = domain.high
+    findings: list[Finding] = []
+    drivers: list[Finding] = []
+    missing: list[str] = []
+    deciding: list[str] = []
+    exclusions: list[Exclusion] = []
+    warnings: list[str] = []
+    for domain in domains:
+        finding = domain.finding
+        if finding is not None:
+            findings.append(finding)
+            if finding.grade == low:
+                drivers.append(finding)
+        if domain.missing:
+            missing.extend(domain.missing)
+            if domain.high > low:
+                deciding.extend(domain.missing)
+        if domain.excluded is not None:
+            exclusions.append(domain.excluded)
+        if domain.warnings:
+            warnings.extend(domain.warnings)
+    return Combined(
+        low,
+        high,
+        tuple(findings),
+        tuple(drivers),
+        tuple(missing),
+        tuple(deciding),
+        tuple(exclusions),
+        tuple(warnings),
+    )
 
 
 def question(toxicity: str, low: int, high: int, deciding: Iterable[str]) -> str:
     """Ask for what decides an open grade, in words a nurse can act on (D10)."""
-    fields = _unique(deciding)
+    return _question(toxicity, low, high, _unique(deciding))
+
+
+@lru_cache(maxsize=1024)  # pure, over a small set of field combinations
+def _question(toxicity: str, low: int, high: int, fields: tuple[str, ...]) -> str:
     signs = [name for name in fields if name in NEURO_SIGN_FIELDS]
     asks = [HOW_TO_RECORD.get(name, name) for name in fields if name not in NEURO_SIGN_FIELDS]
     if len(signs) == 1:

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Final
+from enum import StrEnum
+from typing import Any, Final, NamedTuple
 
 from grading.assessment import (
     TEMPERATURE_RANGE_C,
@@ -67,8 +68,7 @@ _CLOSING: Final = {'"': '"', "“": "”", "„": "“”", "'": "'", "‘": "�
 _KEY: Final = re.compile(r"[A-Za-z0-9_]+")
 
 
-@dataclass(frozen=True, slots=True)
-class _Pair:
+class _Pair(NamedTuple):
     key: str
     value: str
 
@@ -82,8 +82,13 @@ _STRAIGHT_QUOTED: Final = {
 _CURLY: Final = {"“": ("“", "”"), "„": ("„", "“”"), "‘": ("‘", "’")}
 
 
+_ANY_QUOTE: Final = re.compile("[\"'“”„‘’]")
+
+
 def _tokens(text: str, errors: list[FieldError]) -> list[_Pair]:
     """Split ``key=value`` pairs; a value may be quoted with straight or (nested) curly quotes."""
+    if _ANY_QUOTE.search(text) is None:
+        return _plain_tokens(text, errors)
     pairs: list[_Pair] = []
     i, n = 0, len(text)
     while True:
@@ -130,6 +135,25 @@ def _tokens(text: str, errors: list[FieldError]) -> list[_Pair]:
             return pairs
         pairs.append(_Pair(key, value))
         i = end
+
+
+def _plain_tokens(text: str, errors: list[FieldError]) -> list[_Pair]:
+    """The common case, a line with no quotes: whitespace separates the pairs."""
+    pairs: list[_Pair] = []
+    for token in text.split():
+        key, equals, value = token.partition("=")
+        if equals:
+            pairs.append(_Pair(key, value))
+        else:
+            errors.append(
+                FieldError(
+                    key,
+                    "",
+                    "expected field=value",
+                    "space-separated field=value pairs, for example temp=39.2 o2=nc:4 ice=7",
+                )
+            )
+    return pairs
 
 
 def _curly_end(text: str, start: int) -> int:
@@ -302,8 +326,9 @@ _FLOW: Final = re.compile(r"(?P<n>[^a-zA-Z/]+)\s*(?:l|l/min|lpm)?", re.IGNORECAS
 def _oxygen(value: str, out: dict[str, Any], said: list[str]) -> None:
     name, _, flow_text = value.partition(":")
     device = _choice(name, _DEVICES, _O2_ACCEPTS)
-    oxygen: dict[str, Any] = {"device": device.value}
-    words = device.value.replace("_", " ")
+    device_value = str(device)  # StrEnum: its value, without Enum's slow .value descriptor
+    oxygen: dict[str, Any] = {"device": device_value}
+    words = device_value.replace("_", " ")
     if ":" in value:
         if name.lower() in _NO_FLOW:
             raise _Bad(f"{name} takes no flow", _O2_ACCEPTS)
@@ -396,16 +421,21 @@ def _enum(
     field: str, key: str, choices: dict[str, Any]
 ) -> Callable[[str, dict[str, Any], list[str]], None]:
     accepted = ", ".join(choices)
+    label = field.replace("_", " ")
+    # Word typed → (value for the model, how it is echoed); built once, not per message.
+    table = {
+        word: (
+            (chosen.value, chosen.value.replace("_", " "))
+            if isinstance(chosen, StrEnum)
+            else (chosen, "present" if chosen else "absent")
+        )
+        for word, chosen in choices.items()
+    }
 
     def read(value: str, out: dict[str, Any], said: list[str]) -> None:
-        chosen = _choice(value, choices, accepted)
-        out[field] = chosen.value if hasattr(chosen, "value") else chosen
-        shown = (
-            chosen.value.replace("_", " ")
-            if hasattr(chosen, "value")
-            else ("present" if chosen else "absent")
-        )
-        said.append(f"{key}={value} → {field.replace('_', ' ')}: {shown}")
+        model_value, shown = _choice(value, table, accepted)
+        out[field] = model_value
+        said.append(f"{key}={value} → {label}: {shown}")
 
     return read
 

@@ -1,15 +1,14 @@
 """What the grading core returns: a grade, or the range the data leave open, with its reasons.
 
-Results are plain frozen dataclasses rather than pydantic models: they are built by the core, never
-parsed from outside, and grading runs on every message, so they cost nothing to validate.
-``as_dict()`` gives design §4's JSON shape.
+Results are named tuples rather than pydantic models or dataclasses: they are built by the core,
+never parsed from outside, and grading runs on every message and every reminder, so they must be
+immutable and cost next to nothing to build. ``as_dict()`` gives design §4's JSON shape.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from grading.rules import RULES
 
@@ -29,8 +28,7 @@ class NeuroTool(StrEnum):
     CAPD = "capd"
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(NamedTuple):
     """One graded domain: what was observed and which ASTCT row it meets, with the rule."""
 
     domain: str
@@ -38,6 +36,11 @@ class Finding:
     grade: int
     criterion: str
     rule: str
+
+    @property
+    def phrase(self) -> str:
+        """The finding in words: ``"ICE score 7-9 (ICE 7/10)"``."""
+        return f"{self.criterion} ({self.observed})"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form, with the rule's citation resolved."""
@@ -51,8 +54,7 @@ class Finding:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Exclusion:
+class Exclusion(NamedTuple):
     """A recorded finding that does not count towards the grade, and why."""
 
     finding: str
@@ -69,8 +71,7 @@ class Exclusion:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class ToxicityGrade:
+class ToxicityGrade(NamedTuple):
     """The grade of one toxicity (CRS or ICANS) from one assessment.
 
     ``grade`` is set only when the data determine it (D10); otherwise ``range`` holds the lowest
@@ -111,8 +112,7 @@ class ToxicityGrade:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class GradingResult:
+class GradingResult(NamedTuple):
     """CRS and ICANS graded from one assessment by one engine version."""
 
     crs: ToxicityGrade

@@ -23,6 +23,7 @@ from grading import (
     Status,
     ToxicityGrade,
     assessment_from_mapping,
+    clear_caches,
     grade,
     parse_assessment,
 )
@@ -195,3 +196,11 @@ def test_non_finite_and_exponent_temperatures_are_refused(value: str) -> None:
     with pytest.raises(GrammarError) as caught:
         parse_assessment(f"temp={value}")
     assert caught.value.errors[0].field == "temp"
+
+
+@given(assessments())
+def test_memoized_and_fresh_grading_agree(assessment: Assessment) -> None:
+    """The core's caches only save time: a result equals the one computed from empty caches."""
+    warm = grade(assessment)
+    clear_caches()
+    assert grade(assessment) == warm
