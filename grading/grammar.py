@@ -96,20 +96,10 @@ def _tokens(text: str, errors: list[FieldError]) -> list[_Pair]:
         assert match is not None  # the pattern matches the empty string
         key, equals = match[1], match[2]
         i = match.end()
-        if not key and not equals:
-            if i >= n:
-                return pairs
-            i += 1  # a character the key pattern cannot start with; cannot happen, but be safe
-            continue
+        if not key and not equals:  # only at the end: any other character starts a key
+            return pairs
         if not equals:
-            errors.append(
-                FieldError(
-                    key,
-                    "",
-                    "expected field=value",
-                    "space-separated field=value pairs, for example temp=39.2 o2=nc:4 ice=7",
-                )
-            )
+            errors.append(_not_a_pair(key))
             continue
         opener = text[i] if i < n else ""
         if opener and opener in _STRAIGHT_QUOTED:
@@ -145,15 +135,17 @@ def _plain_tokens(text: str, errors: list[FieldError]) -> list[_Pair]:
         if equals:
             pairs.append(_Pair(key, value))
         else:
-            errors.append(
-                FieldError(
-                    key,
-                    "",
-                    "expected field=value",
-                    "space-separated field=value pairs, for example temp=39.2 o2=nc:4 ice=7",
-                )
-            )
+            errors.append(_not_a_pair(key))
     return pairs
+
+
+def _not_a_pair(token: str) -> FieldError:
+    return FieldError(
+        token,
+        "",
+        "expected field=value",
+        "space-separated field=value pairs, for example temp=39.2 o2=nc:4 ice=7",
+    )
 
 
 def _curly_end(text: str, start: int) -> int:

@@ -17,6 +17,7 @@ import pytest
 
 from bot import __version__
 from grading import ENGINE_VERSION, parse_assessment
+from tests.unit.grading.clinical import NORMAL_NEURO_EXAM
 
 TOXBOT = Path(sys.executable).parent / "toxbot"
 
@@ -28,13 +29,7 @@ EXAMPLE_JSON: dict[str, Any] = {
     "oxygen": {"device": "nasal_cannula", "flow_l_min": 3.0},
     "ice": 7,
     "consciousness": "alert",
-    "seizure": "none",
-    "motor_weakness": False,
-    "cerebral_edema": "none",
-    "papilledema": False,
-    "cn6_palsy": False,
-    "posturing": False,
-    "cushings_triad": False,
+    **NORMAL_NEURO_EXAM,  # what signs=none records
 }
 
 # Design §4: what each side of the result carries.

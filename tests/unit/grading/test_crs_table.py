@@ -19,6 +19,7 @@ from grading import (
     assessment_from_mapping,
     grade,
 )
+from tests.unit.grading.clinical import assert_graded, assert_range
 
 FEVER = 39.0
 AFEBRILE = 37.0
@@ -36,20 +37,6 @@ def o2(device: str, flow: float | None = None) -> dict[str, Any]:
 
 def crs(**fields: Any) -> ToxicityGrade:
     return grade(Assessment(**fields)).crs
-
-
-def assert_graded(result: ToxicityGrade, expected: int) -> None:
-    assert result.status is Status.GRADED, (result.summary, result.range)
-    assert result.grade == expected, result.summary
-    assert result.range is None
-    assert result.question is None
-
-
-def assert_range(result: ToxicityGrade, low: int, high: int) -> None:
-    assert result.status is Status.UNDETERMINED, (result.summary, result.grade)
-    assert result.grade is None
-    assert result.range == (low, high), result.summary
-    assert result.question, "an open range must say what would decide it (D10)"
 
 
 def warnings_for(result: ToxicityGrade, rule: str) -> list[str]:

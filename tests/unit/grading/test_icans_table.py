@@ -19,20 +19,13 @@ from grading import (
     assessment_from_mapping,
     grade,
 )
+from tests.unit.grading.clinical import NORMAL_NEURO_EXAM, assert_graded, assert_range
 
 ADULT = 45.0
 CHILD = 6.0
 
 # A fully normal neurological examination apart from the encephalopathy screen and consciousness.
-NORMAL_EXAM: dict[str, Any] = {
-    "seizure": "none",
-    "motor_weakness": False,
-    "cerebral_edema": "none",
-    "papilledema": False,
-    "cn6_palsy": False,
-    "posturing": False,
-    "cushings_triad": False,
-}
+NORMAL_EXAM = NORMAL_NEURO_EXAM
 ICP_SIGNS = ("papilledema", "cn6_palsy", "posturing", "cushings_triad")
 
 
@@ -53,20 +46,6 @@ def adult(exam: dict[str, Any], **fields: Any) -> ToxicityGrade:
 
 def child(exam: dict[str, Any], **fields: Any) -> ToxicityGrade:
     return icans(**{"age_years": CHILD, **exam, **fields})
-
-
-def assert_graded(result: ToxicityGrade, expected: int) -> None:
-    assert result.status is Status.GRADED, (result.summary, result.range)
-    assert result.grade == expected, result.summary
-    assert result.range is None
-    assert result.question is None
-
-
-def assert_range(result: ToxicityGrade, low: int, high: int) -> None:
-    assert result.status is Status.UNDETERMINED, (result.summary, result.grade)
-    assert result.grade is None
-    assert result.range == (low, high), result.summary
-    assert result.question, "an open range must say what would decide it (D10)"
 
 
 def assert_not_assessed(result: ToxicityGrade) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from grading import RULES, SOURCES, Assessment, GradingResult, InputError, grade
+from tests.unit.grading.clinical import NORMAL_NEURO_EXAM
 
 # Rule ids the clinical reference defines and the grading core applies (§0, §1.3, §2.4).
 # D12 (grade 5 on case closure) and D14-D19 (protocol, guidance, wording) are not grading-core
@@ -53,15 +54,7 @@ _CRS_GRID: dict[str, list[dict[str, Any]]] = {
     "attributed": [{}, {"attributed_elsewhere": {"fever", "hypotension", "hypoxia"}}],
 }
 
-_NORMAL = {
-    "seizure": "none",
-    "motor_weakness": False,
-    "cerebral_edema": "none",
-    "papilledema": False,
-    "cn6_palsy": False,
-    "posturing": False,
-    "cushings_triad": False,
-}
+_NORMAL = dict(NORMAL_NEURO_EXAM)
 
 _ICANS_GRID: dict[str, list[dict[str, Any]]] = {
     "screen": [
