@@ -96,13 +96,10 @@ def _assemble(
     treated = prior_treatment is True
     organ_low = max(hypotension.low, hypoxia.low)  # R-CRS-3: the worse parameter
     organ_high = max(hypotension.high, hypoxia.high)
-    # _grade() over the fever states the data allow; with fever unknown, either (D10).
-    if fever is None:
-        low, high = (organ_low if treated else 0), max(1, organ_high)
-    elif fever:
-        low, high = max(1, organ_low), max(1, organ_high)
-    else:
-        low, high = (organ_low, organ_high) if treated else (0, 0)
+    # With the temperature unknown, the grade could be the febrile or the afebrile one (D10).
+    fever_states = (True, False) if fever is None else (fever,)
+    low = min(_grade(state, organ_low, treated) for state in fever_states)
+    high = max(_grade(state, organ_high, treated) for state in fever_states)
 
     domains = (fever_domain, hypotension, hypoxia)
     findings = tuple(d.finding for d in domains if d.finding is not None)
@@ -138,7 +135,7 @@ def _assemble(
         ()
         if determined
         else _deciding(
-            (True, False) if fever is None else (fever,),
+            fever_states,
             organ_low,
             organ_high,
             hypotension.missing + hypoxia.missing,
