@@ -106,14 +106,25 @@ class Sizes:
     text_repeats: int
     text_count: int
     cold_runs: int
+    advise_runs: int
 
 
 # Sized so the whole bench stays under about a minute at the rates the core reaches today.
 FULL: Final = Sizes(
-    core_repeats=7, core_count=80_000, text_repeats=7, text_count=20_000, cold_runs=21
+    core_repeats=7,
+    core_count=80_000,
+    text_repeats=7,
+    text_count=20_000,
+    cold_runs=21,
+    advise_runs=101,
 )
 QUICK: Final = Sizes(
-    core_repeats=3, core_count=2_000, text_repeats=3, text_count=1_000, cold_runs=5
+    core_repeats=3,
+    core_count=2_000,
+    text_repeats=3,
+    text_count=1_000,
+    cold_runs=5,
+    advise_runs=5,
 )
 
 
@@ -299,11 +310,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(pin_to_one_core())
     print(describe_set())
     print()
+    from bench.guidance_bench import measure_advise  # it imports Row from here
+
     rows = [
         measure_core(sizes.core_repeats, sizes.core_count),
         measure_core_cold(sizes.core_repeats, max(1, sizes.core_count // 10)),
         measure_text(sizes.text_repeats, sizes.text_count),
         measure_cold_start(sizes.cold_runs),
+        *measure_advise(sizes.advise_runs),
     ]
     print(format_table(rows))
     if args.profile:

@@ -42,11 +42,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade.add_argument("--text", help='an assessment line, e.g. "temp=102.6F bp=low o2=nc:4"')
     grade.add_argument("--compact", action="store_true", help="print JSON on one line")
+
+    advise = commands.add_parser(
+        "advise",
+        help="advise on a case (its history as JSON on stdin) under the protocol; JSON out",
+        description="Read a case's history and the moment to advise at as JSON on stdin "
+        '({"patient": {...}, "assessments": [...], "doses": [...], "labs": [...], "now": ISO}) '
+        "and print the grades, refractory flags, the tocilizumab ledger, steroid exposure, "
+        "recommendations with their sources and the next reassessment. Exit status 2 on "
+        "invalid input, with a message naming each bad field.",
+    )
+    advise.add_argument(
+        "--protocol", help="protocol file (default: $TOXBOT_PROTOCOL, else the built-in default)"
+    )
+    advise.add_argument("--compact", action="store_true", help="print JSON on one line")
+
+    from bot.cli_protocol import add_protocol_parser  # light: argparse only
+
+    add_protocol_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``toxbot`` console script."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:  # the reader went away (``toxbot advise | head``): nothing to say
+        sys.stderr.close()
+        return EXIT_OK
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -57,6 +83,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "grade":
         return grade_command(
             args.text, compact=args.compact, stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr
+        )
+    if args.command == "protocol":
+        from bot.cli_protocol import run_protocol
+
+        return run_protocol(args, sys.stdout, sys.stderr)
+    if args.command == "advise":
+        return advise_command(
+            args.protocol,
+            compact=args.compact,
+            stdin=sys.stdin,
+            stdout=sys.stdout,
+            stderr=sys.stderr,
         )
     parser.print_help()
     return EXIT_OK
@@ -80,7 +118,7 @@ def grade_command(
                 return EXIT_INVALID_INPUT
             assessment = assessment_from_json(stdin.read())
     except InputError as exc:
-        _report_errors(exc.errors, stdout, stderr, compact=compact)
+        _report_errors(exc.errors, stdout, stderr, compact=compact, command="grade")
         return EXIT_INVALID_INPUT
 
     result = grade(assessment)
@@ -92,11 +130,35 @@ def grade_command(
     return EXIT_OK
 
 
+def advise_command(
+    protocol_path: str | None, *, compact: bool, stdin: TextIO, stdout: TextIO, stderr: TextIO
+) -> int:
+    """``toxbot advise``: a case's history in, the engine's advice out as JSON (issue 3)."""
+    from bot.protocol_files import load_protocol
+    from grading import InputError
+    from grading.case import advise_request_from_json
+    from grading.guidance import advice_as_dict, advise
+    from grading.state import derive_state
+
+    if stdin.isatty():
+        stderr.write("toxbot advise: give the case as JSON on stdin\n")
+        return EXIT_INVALID_INPUT
+    try:
+        request = advise_request_from_json(stdin.read())
+        protocol = load_protocol(protocol_path)
+    except InputError as exc:
+        _report_errors(exc.errors, stdout, stderr, compact=compact, command="advise")
+        return EXIT_INVALID_INPUT
+    state = derive_state(request.history, protocol, request.now)
+    _write_json(advice_as_dict(advise(state, protocol, request.now)), stdout, compact=compact)
+    return EXIT_OK
+
+
 def _report_errors(
-    errors: Sequence[FieldError], stdout: TextIO, stderr: TextIO, *, compact: bool
+    errors: Sequence[FieldError], stdout: TextIO, stderr: TextIO, *, compact: bool, command: str
 ) -> None:
     for error in errors:
-        stderr.write(f"toxbot grade: error: {error.message()}\n")
+        stderr.write(f"toxbot {command}: error: {error.message()}\n")
     _write_json({"errors": [error.as_dict() for error in errors]}, stdout, compact=compact)
 
 
