@@ -16,16 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Iterable, Mapping
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
-from bot.protocol_files import (
-    default_protocol_text,
-    load_protocol,
-    protocol_path,
-    read_protocol_text,
-)
-from grading.errors import FieldError
-from grading.protocol import Protocol, ProtocolError, differences, parse_protocol
+if TYPE_CHECKING:  # the parser is built on every `toxbot` start; the schema loads on use only
+    from grading.errors import FieldError
+    from grading.protocol import Protocol
 
 EXIT_OK: Final = 0
 EXIT_INVALID_INPUT: Final = 2  # the same status ``toxbot grade`` uses for invalid input
@@ -95,6 +90,9 @@ def run_protocol(
 
 def check_protocol(file: str, stdout: TextIO, stderr: TextIO) -> int:
     """``toxbot protocol check FILE``: validate, then report approval and changes from default."""
+    from bot.protocol_files import default_protocol_text, load_protocol
+    from grading.protocol import ProtocolError, differences, parse_protocol
+
     try:
         protocol = load_protocol(file)
     except ProtocolError as exc:
@@ -121,6 +119,9 @@ def show_protocol(
     The file is validated first, so what is shown is what the bot would use; the text is printed
     as written, comments included, because it is the starting point for an institution's copy.
     """
+    from bot.protocol_files import protocol_path, read_protocol_text
+    from grading.protocol import ProtocolError, parse_protocol
+
     shown_as = str(protocol_path(file, environ=environ) or "default.yaml")
     try:
         text, source = read_protocol_text(file, environ=environ)

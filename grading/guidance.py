@@ -79,16 +79,17 @@ def advise(state: CaseState, protocol: Protocol, now: datetime) -> Advice:
     screen = iec_hs_screen(state.labs, protocol.iec_hs)
     if screen is not None:
         recommendations.append(_iec_hs_recommendation(screen, protocol))
+    upcoming = next_reassessment(state, protocol, now)
     return Advice(
         state=state,
         recommendations=tuple(recommendations),
         tocilizumab=_tocilizumab_advice(state, recommendations, context),
-        next_reassessment=next_reassessment(state, protocol, now),
+        next_reassessment=upcoming,
         protocol_id=protocol.id,
         protocol_version=protocol.version,
         protocol_approved=protocol.approval.approved,
         banner=None if protocol.approval.approved else UNAPPROVED_BANNER,
-        warnings=tuple(_warnings(state)),
+        warnings=tuple(_warnings(state) + _overdue(state, upcoming, now)),
     )
 
 
@@ -411,11 +412,17 @@ def next_reassessment(state: CaseState, protocol: Protocol, now: datetime) -> Ne
             f"; first ICANS sign within {cadence.first_icans_sign_for_h:g} h: neuro every "
             f"{cadence.first_icans_sign_neuro_min:g} min"
         )
+    flagged_at = last if state.refractory.any else None
     return NextReassessment(
         vitals_at=last_vitals + timedelta(hours=row.vitals_h),
         neuro_at=last_neuro + neuro_interval,
         basis=basis,
         citation=row.citation,
+        reviews_at=tuple(
+            flagged_at + timedelta(hours=h) for h in protocol.refractory.review_after_h
+        )
+        if flagged_at is not None
+        else (),
     )
 
 
@@ -445,6 +452,22 @@ def _warnings(state: CaseState) -> list[str]:
             )
     if state.patient.weight_kg is None:
         out.append("Weight not recorded: weight-based doses are not computed.")
+    return out
+
+
+def _overdue(state: CaseState, upcoming: NextReassessment, now: datetime) -> list[str]:
+    """Say when a grade shown is older than the cadence allows: the reassessment is overdue."""
+    out: list[str] = []
+    for what, due, course in (
+        ("Vitals with a CRS check", upcoming.vitals_at, state.crs),
+        ("The ICE/CAPD neuro screen", upcoming.neuro_at, state.icans),
+    ):
+        if due is not None and due < now and course.current_at is not None:
+            late = hours_between(due, now)
+            out.append(
+                f"{what} was due at {due.isoformat()} ({late:.1f} h overdue); the grade shown is "
+                f"from {course.current_at.isoformat()}."
+            )
     return out
 
 
@@ -491,6 +514,7 @@ def advice_as_dict(advice: Advice) -> dict[str, Any]:
             "neuro_at": _iso(nxt.neuro_at),
             "basis": nxt.basis,
             "citation": list(nxt.citation),
+            "refractory_reviews_at": [moment.isoformat() for moment in nxt.reviews_at],
         },
         "protocol": {
             "id": advice.protocol_id,

@@ -154,6 +154,7 @@ class NextReassessment:
     neuro_at: datetime | None
     basis: str  # which cadence row applies, in words
     citation: tuple[str, ...]
+    reviews_at: tuple[datetime, ...] = ()  # clinician re-reviews of a refractory flag (D16)
 
 
 @dataclass(frozen=True, slots=True)
