@@ -690,13 +690,6 @@ def test_the_ladder_offers_only_rungs_above_the_current_corticosteroid(protocol:
     assert not passed or not passed[0].available, "dexamethasone 20 mg q6h is below the current"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="§4.4 steroid intensification ends 'methylprednisolone 1 g/day → methylprednisolone "
-    "1 g bid' (and §3.2 G4: 'if not improving, 1,000 mg twice daily'); on 1 g/day the engine "
-    "marks ladder-methylprednisolone-1g 'a rung already passed', so no steroid rung is left "
-    "although 1 g twice daily is the next one (D16: the next rungs)",
-)
 def test_on_methylprednisolone_1g_daily_the_twice_daily_rung_is_still_offered(
     protocol: Protocol,
 ) -> None:
