@@ -180,18 +180,30 @@ def tocilizumab_ledger(
         f"{len(window)} in the last 24 h (limit {rule.max_doses_24h}), "
         f"{total} in total (limit {rule.max_doses_total})"
     )
-    if total >= rule.max_doses_total:
+    breaches = _breaches(given, rule)
+
+    def ledger(
+        available: bool, limit: bool, next_at: datetime | None, reason: str
+    ) -> TocilizumabLedger:
         return TocilizumabLedger(
-            total,
-            len(window),
-            first_at,
-            last_at,
+            doses_total=total,
+            doses_last_24h=len(window),
+            first_at=first_at,
+            last_at=last_at,
+            available_now=available,
+            limit_reached=limit,
+            next_eligible_at=next_at,
+            reason=reason,
+            limit_breaches=breaches,
+        )
+
+    if total >= rule.max_doses_total:
+        return ledger(
             False,
             True,
             None,
             f"not available: {counts}; the total limit is reached, so no further tocilizumab "
             "under this protocol",
-            _breaches(given, rule),
         )
     possible_from = now
     why: list[str] = []
@@ -204,32 +216,16 @@ def tocilizumab_ledger(
         )
     if day_limit:
         ages_out = window[len(window) - rule.max_doses_24h] + DAY
-        if ages_out > possible_from:
-            possible_from = ages_out
+        possible_from = max(possible_from, ages_out)
         why.append(f"{len(window)} doses in the last 24 h (limit {rule.max_doses_24h})")
     if possible_from <= now:
-        return TocilizumabLedger(
-            total,
-            len(window),
-            first_at,
-            last_at,
-            True,
-            False,
-            None,
-            f"available: {counts}",
-            _breaches(given, rule),
-        )
-    return TocilizumabLedger(
-        total,
-        len(window),
-        first_at,
-        last_at,
+        return ledger(True, False, None, f"available: {counts}")
+    return ledger(
         False,
         day_limit,
         possible_from,
         f"not available now: {'; '.join(why)}; possible again from "
         f"{possible_from.isoformat()} ({counts})",
-        _breaches(given, rule),
     )
 
 
@@ -276,7 +272,16 @@ def steroid_exposure(
     """Cumulative exposure, the last two days, and a rapid taper while ICANS is active (D18)."""
     given = [d for d in doses if d.drug in CORTICOSTEROIDS and d.at <= now]
     if not given:
-        return SteroidExposure(0.0, None, None, 0.0, 0.0, None, False, None)
+        return SteroidExposure(
+            dexamethasone_equivalent_mg=0.0,
+            started_at=None,
+            last_at=None,
+            last_24h_mg=0.0,
+            previous_24h_mg=0.0,
+            regimen=None,
+            rapid_taper=False,
+            rapid_taper_reason=None,
+        )
     total = sum((dexamethasone_equivalent(d, rule) for d in given), 0.0)
     last_24h = sum((dexamethasone_equivalent(d, rule) for d in given if d.at > now - DAY), 0.0)
     previous_24h = sum(
@@ -299,14 +304,14 @@ def steroid_exposure(
         else None
     )
     return SteroidExposure(
-        round(total, 2),
-        given[0].at,
-        last.at,
-        round(last_24h, 2),
-        round(previous_24h, 2),
-        regimen,
-        rapid,
-        reason,
+        dexamethasone_equivalent_mg=round(total, 2),
+        started_at=given[0].at,
+        last_at=last.at,
+        last_24h_mg=round(last_24h, 2),
+        previous_24h_mg=round(previous_24h, 2),
+        regimen=regimen,
+        rapid_taper=rapid,
+        rapid_taper_reason=reason,
     )
 
 
