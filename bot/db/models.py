@@ -1,0 +1,228 @@
+"""The tables of design §3, as SQLAlchemy 2 typed declarative models.
+
+Times are stored timezone-aware (UTC). Free-text notes live in their own column and never in an
+audit detail or a log. The ``case`` table holds a pseudonymous code only: no name, MRN or birth
+date has a column to go in.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Deterministic constraint names, so migrations are the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware moment stored in UTC and always read back aware.
+
+    SQLite keeps no zone and PostgreSQL returns the session's; both come back as UTC here, and
+    a naive datetime is refused on the way in: a time without a zone is a bug, not a value.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, _dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: toxbot stores timezone-aware moments only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, _dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with naming conventions and aware datetimes."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime(), dict[str, Any]: JSON}
+
+
+class Case(Base):
+    """A patient's course after infusion, known only by its pseudonymous code."""
+
+    __tablename__ = "case"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    product: Mapped[str] = mapped_column(String(40))
+    infused_at: Mapped[datetime]
+    weight_kg: Mapped[float] = mapped_column(Float)
+    age_years: Mapped[float | None] = mapped_column(Float)
+    developmental_delay: Mapped[bool | None]
+    baseline_capd: Mapped[int | None]
+    unit: Mapped[str | None] = mapped_column(String(60))
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_thread_ts: Mapped[str | None] = mapped_column(String(32))
+    nurses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    death_attributed_to: Mapped[str | None] = mapped_column(String(8))
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+    assessments: Mapped[list[Assessment]] = relationship(
+        back_populates="case", order_by="Assessment.assessed_at"
+    )
+
+
+class Assessment(Base):
+    """One assessment as recorded: its inputs, the grades computed, and where they came from."""
+
+    __tablename__ = "assessment"
+    __table_args__ = (Index("ix_assessment_case_time", "case_id", "assessed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
+    assessed_at: Mapped[datetime]
+    entered_by: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(16))
+    inputs: Mapped[dict[str, Any]]  # design §4 fields, as validated (never the note)
+    note: Mapped[str | None] = mapped_column(Text)  # free text: stored and shown, never logged
+    stated: Mapped[dict[str, Any] | None]
+    crs_grade: Mapped[int | None]
+    crs_low: Mapped[int | None]
+    crs_high: Mapped[int | None]
+    crs_status: Mapped[str] = mapped_column(String(16))
+    icans_grade: Mapped[int | None]
+    icans_low: Mapped[int | None]
+    icans_high: Mapped[int | None]
+    icans_status: Mapped[str] = mapped_column(String(16))
+    icans_tool: Mapped[str | None] = mapped_column(String(8))
+    result: Mapped[dict[str, Any]]  # the full graded result (drivers, warnings), design §4 JSON
+    engine_version: Mapped[str] = mapped_column(String(60))
+    protocol_id: Mapped[str] = mapped_column(String(64))
+    protocol_version: Mapped[str] = mapped_column(String(40))
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime]
+
+    case: Mapped[Case] = relationship(back_populates="assessments")
+
+
+class Dose(Base):
+    """A dose given. Stored even when it breaks a limit: it happened; ``flags`` says which (D17)."""
+
+    __tablename__ = "dose"
+    __table_args__ = (Index("ix_dose_case_time", "case_id", "given_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
+    drug: Mapped[str] = mapped_column(String(40))
+    dose_mg: Mapped[float] = mapped_column(Float)
+    route: Mapped[str | None] = mapped_column(String(4))
+    given_at: Mapped[datetime]
+    entered_by: Mapped[str] = mapped_column(String(40))
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Lab(Base):
+    """One lab result."""
+
+    __tablename__ = "lab"
+    __table_args__ = (Index("ix_lab_case_time", "case_id", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
+    analyte: Mapped[str] = mapped_column(String(24))
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(20))
+    taken_at: Mapped[datetime]
+    entered_by: Mapped[str] = mapped_column(String(40))
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Reminder(Base):
+    """A reassessment or review due for a case; the source of truth for reminders (design §8)."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (Index("ix_reminder_state_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    recipient: Mapped[str | None] = mapped_column(String(40))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    policy_version: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    """An append-only audit record, hash-chained to the one before it."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(40))
+    case_code: Mapped[str | None] = mapped_column(String(24))
+    object_type: Mapped[str | None] = mapped_column(String(24))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]]  # structured facts only; never free text
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ProcessedEvent(Base):
+    """A Slack event id already handled (deduplication), purged after a day."""
+
+    __tablename__ = "processed_event"
+
+    event_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    processed_at: Mapped[datetime]
+
+
+class Member(Base):
+    """A Slack user's role. Deny by default: no row, no access."""
+
+    __tablename__ = "member"
+    __table_args__ = (UniqueConstraint("slack_user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slack_user_id: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(16))
+    unit: Mapped[str | None] = mapped_column(String(60))
+    added_by: Mapped[str] = mapped_column(String(40))
+    added_at: Mapped[datetime]
