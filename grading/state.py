@@ -389,7 +389,11 @@ def _refractory_crs(
                 "tocilizumab and corticosteroids were given"
             )
             return True
-    if ledger.limit_reached and ledger.last_at is not None and current_at >= ledger.last_at:
+    # "Once the tocilizumab limit is reached" is read as the total limit: the 24 h cap lifts by
+    # itself within hours and would call CRS refractory before the 24 h window of the first
+    # clause, with no corticosteroids given. A decision for the clinical lead to confirm (D14).
+    total_reached = not ledger.available_now and ledger.next_eligible_at is None
+    if total_reached and ledger.last_at is not None and current_at >= ledger.last_at:
         reasons.append(
             f"D14: refractory CRS: grade {current} persists with the tocilizumab limit reached "
             f"({ledger.reason})"

@@ -165,3 +165,35 @@ def _advice_for(path: Path) -> Any:
     request = advise_request_from_json(path.read_text())
     protocol = load_protocol()
     return advise(derive_state(request.history, protocol, request.now), protocol, request.now)
+
+
+def _tocilizumab_at(*hours: float) -> tuple[Any, ...]:
+    from grading.case import Dose
+
+    return tuple(
+        Dose.model_validate({"at": at(h), "drug": "tocilizumab", "dose_mg": 560, "route": "iv"})
+        for h in hours
+    )
+
+
+def test_d14_the_24_hour_cap_alone_does_not_make_crs_refractory(protocol: Protocol) -> None:
+    """Three doses in 24 h and CRS 2 at 20 h, no steroids: the cap lifts at 24 h, not refractory."""
+    history = CaseHistory(
+        patient=Patient(age_years=50, weight_kg=70),
+        assessments=(crs2_assessment(0), crs2_assessment(20)),
+        doses=_tocilizumab_at(0.5, 8.5, 16.5),
+    )
+    state = derive_state(history, protocol, at(20))
+    assert state.tocilizumab.limit_reached
+    assert not state.refractory.crs, state.refractory.reasons
+
+
+def test_d14_crs_persisting_after_the_total_limit_is_refractory(protocol: Protocol) -> None:
+    history = CaseHistory(
+        patient=Patient(age_years=50, weight_kg=70),
+        assessments=(crs2_assessment(0), crs2_assessment(26)),
+        doses=_tocilizumab_at(0.5, 8.5, 16.5, 25),
+    )
+    state = derive_state(history, protocol, at(26))
+    assert state.refractory.crs
+    assert any("limit reached" in reason for reason in state.refractory.reasons)
