@@ -57,9 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     advise.add_argument("--compact", action="store_true", help="print JSON on one line")
 
-    from bot.cli_protocol import add_protocol_parser  # light: argparse only
+    from bot.cli_audit import add_audit_parser  # each is light: argparse only
+    from bot.cli_case import add_case_parsers
+    from bot.cli_protocol import add_protocol_parser
 
     add_protocol_parser(commands)
+    add_case_parsers(commands)
+    add_audit_parser(commands)
     return parser
 
 
@@ -84,6 +88,18 @@ def _run(argv: Sequence[str] | None) -> int:
         return grade_command(
             args.text, compact=args.compact, stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr
         )
+    if args.command == "case":
+        from bot.cli_case import run_case
+
+        return run_case(args, sys.stdout, sys.stderr)
+    if args.command == "db":
+        from bot.cli_case import run_db
+
+        return run_db(args, sys.stdout, sys.stderr)
+    if args.command == "audit":
+        from bot.cli_audit import run_audit
+
+        return run_audit(args, sys.stdout, sys.stderr)
     if args.command == "protocol":
         from bot.cli_protocol import run_protocol
 

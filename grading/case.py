@@ -181,10 +181,11 @@ def advise_request_from_json(text: str | bytes) -> AdviseRequest:
     try:
         return AdviseRequest.model_validate(data)
     except ValidationError as exc:
-        raise InputError(_errors(exc)) from None
+        raise InputError(field_errors(exc)) from None
 
 
-def _errors(exc: ValidationError) -> list[FieldError]:
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """Pydantic errors as field errors; the path names list items, e.g. ``doses[1].drug``."""
     out: list[FieldError] = []
     for error in exc.errors(include_url=False):
         path = "".join(

@@ -1,0 +1,1 @@
+"""toxbot's use cases: every front end (Slack, console, CLI) calls these."""

@@ -1,0 +1,540 @@
+"""The use cases every front end calls: one object, one transaction per call.
+
+``Services`` wires the database, the clock and the protocol to the grading core and the guidance
+engine. Each call checks the actor's role (deny by default; a denial is audited and committed),
+does its work in ONE transaction with its audit event, and turns a database that cannot be
+reached into :class:`NotRecorded`: a failure stores nothing, and the next call works once the
+database is back. Idempotency keys (a Slack event id, a trigger id, a client key) make a repeat
+return the first result instead of storing twice, even when two arrive at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.db import models
+from bot.services import cases as case_store
+from bot.services.audit import record_audit
+from bot.services.errors import NotRecorded
+from bot.services.history import assessment_inputs, load_history
+from bot.services.members import Denied, Role, authorize, set_role
+from bot.services.reminder_plan import plan_reminders
+from grading.assessment import Assessment
+from grading.case import (
+    CaseHistory,
+    Dose,
+    Lab,
+    StatedGrades,
+    TimedAssessment,
+    field_errors,
+)
+from grading.errors import FieldError, InputError
+from grading.guidance import advise
+from grading.guidance_types import Advice, CaseState, GradedAssessment
+from grading.protocol import Protocol
+from grading.state import derive_state
+from grading.version import ENGINE_VERSION
+
+FUTURE_SKEW: Final = timedelta(minutes=5)  # clocks drift; an assessment "at 14:31" at 14:29 is fine
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting, and through which front end.
+
+    ``trusted`` is the operator's command line on the server itself: it acts as an admin.
+    """
+
+    user: str
+    source: str
+    trusted: bool = False
+
+
+OPERATOR: Final = Actor("operator", "cli", trusted=True)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedAssessment:
+    """An assessment as stored, graded in the case's context, with the advice it brings."""
+
+    code: str
+    assessment_id: int
+    graded: GradedAssessment
+    advice: Advice
+    created: bool  # False when an idempotency key repeated an earlier call
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedDose:
+    """A dose as stored, flagged when it broke a limit (stored all the same, D17)."""
+
+    code: str
+    dose_id: int
+    flags: tuple[str, ...]
+    state: CaseState
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """A case, its state and the advice now (for ``show``)."""
+
+    case: models.Case
+    state: CaseState
+    advice: Advice
+
+
+class Services:
+    """toxbot's use cases over one database, clock and protocol."""
+
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        protocol: Protocol,
+        code_source: Callable[[], str] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self.protocol = protocol
+        self._code_source = code_source
+
+    # ----------------------------------------------------------------------------------------
+    # Cases
+
+    def register_case(self, actor: Actor, data: Mapping[str, Any]) -> models.Case:
+        """Register a case (design §5 ``/tox new``); returns it with its pseudonymous code."""
+        new = case_store.validate_new_case(dict(data))
+        now = self._clock.now()
+        with self._transaction() as session:
+            role = self._authorize(session, actor, "case.new", None, now)
+            options = {"code_source": self._code_source} if self._code_source else {}
+            case = case_store.register_case(session, new, actor=actor.user, at=now, **options)
+            self._audit(
+                session,
+                actor,
+                role,
+                now,
+                "case.new",
+                case.code,
+                "case",
+                case.code,
+                {"product": case.product},
+            )
+            return case
+
+    def close_case(
+        self, actor: Actor, code: str, *, outcome: str, cause: str | None = None
+    ) -> models.Case:
+        """Close a case with its outcome; cancels its reminders."""
+        now = self._clock.now()
+        with self._transaction() as session:
+            role = self._authorize(session, actor, "case.close", code, now)
+            case = case_store.close_case(
+                session, code, outcome=outcome, attributed_to=cause, at=now
+            )
+            self._audit(
+                session,
+                actor,
+                role,
+                now,
+                "case.close",
+                case.code,
+                "case",
+                case.code,
+                {"outcome": case.outcome, "cause": case.death_attributed_to},
+            )
+            return case
+
+    def list_cases(self, actor: Actor, *, status: str | None = None) -> list[models.Case]:
+        """Cases, oldest first; ``status`` is ``active`` or ``closed`` to filter."""
+        now = self._clock.now()
+        with self._transaction() as session:
+            role = self._authorize(session, actor, "case.view", None, now)
+            found = case_store.list_cases(session, status=status)
+            self._audit(
+                session, actor, role, now, "case.list", None, None, None, {"count": len(found)}
+            )
+            return found
+
+    def show_case(self, actor: Actor, code: str) -> CaseView:
+        """A case with its state and the advice now; the view is audited."""
+        now = self._clock.now()
+        with self._transaction() as session:
+            role = self._authorize(session, actor, "case.view", code, now)
+            case = case_store.get_case(session, code)
+            state = derive_state(load_history(session, case), self.protocol, now)
+            self._audit(session, actor, role, now, "case.view", case.code, "case", case.code, {})
+            return CaseView(case, state, advise(state, self.protocol, now))
+
+    def case_state(self, code: str, *, now: datetime | None = None) -> CaseState:
+        """The state of a case at ``now`` (no role check: for the bot's own use, e.g. reminders)."""
+        moment = now or self._clock.now()
+        with self._transaction() as session:
+            case = case_store.get_case(session, code)
+            return derive_state(load_history(session, case), self.protocol, moment)
+
+    # ----------------------------------------------------------------------------------------
+    # Recording
+
+    def record_assessment(
+        self,
+        actor: Actor,
+        code: str,
+        assessment: Assessment,
+        *,
+        at: datetime | None = None,
+        stated: StatedGrades | None = None,
+        note: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> RecordedAssessment:
+        """Grade an assessment in its case's context and store it, its audit event and the
+        reminders it implies in ONE transaction. A repeated key returns the first result."""
+        now = self._clock.now()
+        moment = self._moment(at, now)
+        timed = _timed(assessment, moment, stated)
+        key = idempotency_key or f"auto:{uuid.uuid4()}"
+        try:
+            with self._transaction() as session:
+                role = self._authorize(session, actor, "assessment.record", code, now)
+                existing = _by_key(session, models.Assessment, key)
+                if existing is not None:
+                    return self._replay_assessment(session, existing, now)
+                case = case_store.active_case(session, code)
+                history = load_history(session, case)
+                history = history.model_copy(update={"assessments": (*history.assessments, timed)})
+                state = derive_state(history, self.protocol, max(now, moment))
+                graded = next(g for g in reversed(state.assessments) if g.assessment is timed)
+                advice = advise(state, self.protocol, max(now, moment))
+                row = _assessment_row(case, timed, graded, actor, note, key, self.protocol, now)
+                session.add(row)
+                session.flush()
+                self._audit(
+                    session,
+                    actor,
+                    role,
+                    now,
+                    "assessment.record",
+                    case.code,
+                    "assessment",
+                    str(row.id),
+                    {"crs": row.crs_grade, "icans": row.icans_grade, "key": key},
+                )
+                plan_reminders(session, case, advice, at=now)
+                return RecordedAssessment(case.code, row.id, graded, advice, created=True)
+        except IntegrityError:
+            # The same key committed by a concurrent call first: return that one (no-op).
+            with self._transaction() as session:
+                existing = _by_key(session, models.Assessment, key)
+                if existing is None:
+                    raise
+                return self._replay_assessment(session, existing, now)
+
+    def record_dose(
+        self,
+        actor: Actor,
+        code: str,
+        data: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> RecordedDose:
+        """Store a dose; one given against a limit is stored (it happened) and flagged (D17)."""
+        now = self._clock.now()
+        dose = _validated(Dose, {"at": now, **data})
+        self._moment(dose.at, now)
+        key = idempotency_key or f"auto:{uuid.uuid4()}"
+        try:
+            with self._transaction() as session:
+                role = self._authorize(session, actor, "dose.record", code, now)
+                existing = _by_key(session, models.Dose, key)
+                if existing is not None:
+                    return self._replay_dose(session, existing, now)
+                case = case_store.active_case(session, code)
+                history = load_history(session, case)
+                history = history.model_copy(update={"doses": (*history.doses, dose)})
+                state = derive_state(history, self.protocol, max(now, dose.at))
+                flags = tuple(
+                    breach
+                    for breach in state.tocilizumab.limit_breaches
+                    if dose.at.isoformat() in breach
+                )
+                row = models.Dose(
+                    case_id=case.id,
+                    drug=dose.drug.value,
+                    dose_mg=dose.dose_mg,
+                    route=dose.route.value if dose.route else None,
+                    given_at=dose.at,
+                    entered_by=actor.user,
+                    flags=list(flags),
+                    idempotency_key=key,
+                    created_at=now,
+                )
+                session.add(row)
+                session.flush()
+                self._audit(
+                    session,
+                    actor,
+                    role,
+                    now,
+                    "dose.record",
+                    case.code,
+                    "dose",
+                    str(row.id),
+                    {"drug": row.drug, "dose_mg": row.dose_mg, "flags": len(flags), "key": key},
+                )
+                return RecordedDose(case.code, row.id, flags, state, created=True)
+        except IntegrityError:
+            with self._transaction() as session:
+                existing = _by_key(session, models.Dose, key)
+                if existing is None:
+                    raise
+                return self._replay_dose(session, existing, now)
+
+    def record_labs(
+        self,
+        actor: Actor,
+        code: str,
+        results: Sequence[Mapping[str, Any]],
+        *,
+        idempotency_key: str | None = None,
+    ) -> int:
+        """Store lab results (all or none); returns how many were stored (0 for a repeat)."""
+        now = self._clock.now()
+        labs = [_validated(Lab, {"at": now, **result}) for result in results]
+        if not labs:
+            raise InputError([FieldError("labs", "", "no results given", "analyte=value pairs")])
+        for lab in labs:
+            self._moment(lab.at, now)
+        key = idempotency_key or f"auto:{uuid.uuid4()}"
+        try:
+            with self._transaction() as session:
+                role = self._authorize(session, actor, "lab.record", code, now)
+                if _by_key(session, models.Lab, f"{key}#0") is not None:
+                    return 0
+                case = case_store.active_case(session, code)
+                session.add_all(
+                    models.Lab(
+                        case_id=case.id,
+                        analyte=lab.analyte.value,
+                        value=lab.value,
+                        unit=lab.unit,
+                        taken_at=lab.at,
+                        entered_by=actor.user,
+                        idempotency_key=f"{key}#{index}",
+                        created_at=now,
+                    )
+                    for index, lab in enumerate(labs)
+                )
+                self._audit(
+                    session,
+                    actor,
+                    role,
+                    now,
+                    "lab.record",
+                    case.code,
+                    "lab",
+                    None,
+                    {"analytes": sorted({lab.analyte.value for lab in labs}), "key": key},
+                )
+                return len(labs)
+        except IntegrityError:
+            return 0
+
+    # ----------------------------------------------------------------------------------------
+    # Roles
+
+    def set_role(self, actor: Actor, target: str, role: str, *, unit: str | None = None) -> None:
+        """Give a Slack user a role (admins only); the change is audited."""
+        now = self._clock.now()
+        try:
+            chosen = Role(role.lower())
+        except ValueError:
+            raise InputError(
+                [FieldError("role", role, "not a role", ", ".join(r.value for r in Role))]
+            ) from None
+        with self._transaction() as session:
+            acting = self._authorize(session, actor, "role.set", None, now)
+            set_role(session, actor=actor.user, target=target, role=chosen, unit=unit, at=now)
+            self._audit(
+                session,
+                actor,
+                acting,
+                now,
+                "role.set",
+                None,
+                "member",
+                target,
+                {"role": chosen.value},
+            )
+
+    # ----------------------------------------------------------------------------------------
+    # Plumbing
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """One transaction; a database that cannot be reached becomes NotRecorded."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except (OperationalError, InterfaceError) as exc:
+            raise NotRecorded() from exc
+
+    def _authorize(
+        self, session: Session, actor: Actor, action: str, code: str | None, now: datetime
+    ) -> str | None:
+        if actor.trusted:
+            return Role.ADMIN.value
+        try:
+            return authorize(
+                session,
+                actor=actor.user,
+                action=action,
+                at=now,
+                source=actor.source,
+                case_code=code,
+                audit=record_audit,
+            ).value
+        except Denied:
+            # The denial is audited in this transaction: keep it, then refuse.
+            session.commit()
+            raise
+
+    def _audit(
+        self,
+        session: Session,
+        actor: Actor,
+        role: str | None,
+        now: datetime,
+        action: str,
+        code: str | None,
+        object_type: str | None,
+        object_id: str | None,
+        detail: Mapping[str, Any],
+    ) -> None:
+        record_audit(
+            session,
+            at=now,
+            actor=actor.user,
+            action=action,
+            source=actor.source,
+            role=role,
+            case_code=code,
+            object_type=object_type,
+            object_id=object_id,
+            detail=detail,
+        )
+
+    def _moment(self, at: datetime | None, now: datetime) -> datetime:
+        if at is None:
+            return now
+        if at.tzinfo is None:
+            raise InputError(
+                [
+                    FieldError(
+                        "at",
+                        at.isoformat(),
+                        "has no time zone",
+                        "a time with an offset, or a time of day",
+                    )
+                ]
+            )
+        if at > now + FUTURE_SKEW:
+            raise InputError(
+                [FieldError("at", at.isoformat(), "is in the future", "a time at or before now")]
+            )
+        return at
+
+    def _replay_assessment(
+        self, session: Session, row: models.Assessment, now: datetime
+    ) -> RecordedAssessment:
+        case = session.get_one(models.Case, row.case_id)
+        state = derive_state(load_history(session, case), self.protocol, max(now, row.assessed_at))
+        graded = next(
+            g
+            for g in reversed(state.assessments)
+            if g.at == row.assessed_at and assessment_inputs(g.assessment) == row.inputs
+        )
+        return RecordedAssessment(
+            case.code, row.id, graded, advise(state, self.protocol, now), created=False
+        )
+
+    def _replay_dose(self, session: Session, row: models.Dose, now: datetime) -> RecordedDose:
+        case = session.get_one(models.Case, row.case_id)
+        state = derive_state(load_history(session, case), self.protocol, max(now, row.given_at))
+        return RecordedDose(case.code, row.id, tuple(row.flags), state, created=False)
+
+
+def _timed(assessment: Assessment, at: datetime, stated: StatedGrades | None) -> TimedAssessment:
+    data = assessment.model_dump(exclude_none=True)
+    return TimedAssessment.model_validate({**data, "at": at, "stated": stated})
+
+
+def _validated(model: type[Dose] | type[Lab], data: Mapping[str, Any]) -> Any:
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InputError(field_errors(exc)) from None
+
+
+def _by_key(session: Session, model: Any, key: str) -> Any:
+    return session.scalars(select(model).where(model.idempotency_key == key)).first()
+
+
+def _assessment_row(
+    case: models.Case,
+    timed: TimedAssessment,
+    graded: GradedAssessment,
+    actor: Actor,
+    note: str | None,
+    key: str,
+    protocol: Protocol,
+    now: datetime,
+) -> models.Assessment:
+    crs, icans = graded.result.crs, graded.result.icans
+    return models.Assessment(
+        case_id=case.id,
+        assessed_at=timed.at,
+        entered_by=actor.user,
+        source=actor.source,
+        inputs=assessment_inputs(timed),
+        note=note,
+        stated=timed.stated.model_dump() if timed.stated else None,
+        crs_grade=crs.grade,
+        crs_low=crs.range[0] if crs.range else None,
+        crs_high=crs.range[1] if crs.range else None,
+        crs_status=crs.status.value,
+        icans_grade=icans.grade,
+        icans_low=icans.range[0] if icans.range else None,
+        icans_high=icans.range[1] if icans.range else None,
+        icans_status=icans.status.value,
+        icans_tool=icans.tool.value if icans.tool else None,
+        result=graded.result.as_dict(),
+        engine_version=ENGINE_VERSION,
+        protocol_id=protocol.id,
+        protocol_version=protocol.version,
+        idempotency_key=key,
+        created_at=now,
+    )
+
+
+__all__ = [
+    "OPERATOR",
+    "Actor",
+    "CaseHistory",
+    "CaseView",
+    "RecordedAssessment",
+    "RecordedDose",
+    "Services",
+]

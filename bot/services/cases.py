@@ -1,0 +1,217 @@
+"""Cases: register one under a pseudonymous code, find it, list them, close it with an outcome.
+
+A case holds no identifier beyond its code: the code is random (``CT-7K4Q``) unless the site gives
+its own label, which is checked so it cannot be an MRN, a date or a name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.db import models
+from bot.services.codes import new_case_code, validate_site_label
+from bot.services.errors import CaseClosed, CaseNotFound
+from grading.errors import FieldError, InputError
+
+MAX_CODE_ATTEMPTS = 20
+
+
+class Outcome(StrEnum):
+    """How a case ended."""
+
+    RECOVERED = "recovered"
+    DISCHARGED = "discharged"
+    TRANSFERRED = "transferred"
+    DEATH = "death"
+
+
+class Attribution(StrEnum):
+    """The cause a death is attributed to; CRS or ICANS means grade 5 (D12)."""
+
+    CRS = "crs"
+    ICANS = "icans"
+    OTHER = "other"
+
+
+class NewCase(BaseModel):
+    """What registering a case takes (design §5 ``/tox new``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str | None = None  # the site's own label; a random code when absent
+    product: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9 ._-]+$")]
+    infused_at: AwareDatetime
+    weight_kg: Annotated[float, Field(gt=0, le=350)]
+    age_years: Annotated[float, Field(ge=0, le=120)] | None = None
+    developmental_delay: StrictBool | None = None
+    baseline_capd: Annotated[int, Field(strict=True, ge=0, le=32)] | None = None
+    unit: Annotated[str, Field(min_length=1, max_length=60)] | None = None
+    slack_channel: Annotated[str, Field(pattern=r"^[CDG][A-Z0-9]{2,30}$")] | None = None
+    nurses: tuple[Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,20}$")], ...] = ()
+
+
+_ACCEPTED = {
+    "product": "a product name such as axi-cel, tisa-cel, cilta-cel (letters, digits, . _ -)",
+    "infused_at": "an ISO date-time with an offset, e.g. 2026-11-20T09:00:00+00:00",
+    "weight_kg": "a weight in kg above 0 up to 350",
+    "age_years": "an age in years from 0 to 120",
+    "baseline_capd": "a whole number from 0 to 32",
+    "slack_channel": "a Slack channel id such as C0123ABC",
+    "nurses": "Slack user ids such as U0123ABC",
+}
+
+
+def validate_new_case(data: dict[str, Any]) -> NewCase:
+    """Validate registration input, naming each bad field, its value and what is accepted."""
+    try:
+        return NewCase.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(
+            FieldError(
+                str(error["loc"][0]) if error["loc"] else "case",
+                str(error.get("input"))[:60],
+                error["msg"],
+                _ACCEPTED.get(str(error["loc"][0]) if error["loc"] else "", "see /tox help"),
+            )
+            for error in exc.errors(include_url=False)
+        ) from None
+
+
+def register_case(
+    session: Session,
+    new: NewCase,
+    *,
+    actor: str,
+    at: datetime,
+    code_source: Callable[[], str] = new_case_code,
+) -> models.Case:
+    """Add a case in the caller's transaction; a random code is retried until unused."""
+    if new.code is not None:
+        code = validate_site_label(new.code)
+        if _find(session, code) is not None:
+            raise InputError([FieldError("case", code, "is already in use", "a new label")])
+    else:
+        found = next(
+            (
+                c
+                for c in (code_source() for _ in range(MAX_CODE_ATTEMPTS))
+                if _find(session, c) is None
+            ),
+            None,
+        )
+        if found is None:  # pragma: no cover - 29^4 codes; only a broken source gets here
+            raise RuntimeError("could not find an unused case code")
+        code = found
+    case = models.Case(
+        code=code,
+        product=new.product.lower(),
+        infused_at=new.infused_at,
+        weight_kg=new.weight_kg,
+        age_years=new.age_years,
+        developmental_delay=new.developmental_delay,
+        baseline_capd=new.baseline_capd,
+        unit=new.unit,
+        slack_channel=new.slack_channel,
+        nurses=list(new.nurses),
+        status="active",
+        created_by=actor,
+        created_at=at,
+    )
+    session.add(case)
+    session.flush()
+    return case
+
+
+def get_case(session: Session, code: str, *, for_update: bool = False) -> models.Case:
+    """The case with this code (row-locked for the transaction on PostgreSQL when asked)."""
+    statement = select(models.Case).where(models.Case.code == code.strip().upper())
+    if for_update:
+        statement = statement.with_for_update()
+    case = session.scalars(statement).first()
+    if case is None:
+        raise CaseNotFound(code.strip().upper())
+    return case
+
+
+def active_case(session: Session, code: str) -> models.Case:
+    """The case, locked, refusing a closed one: writes go only to active cases."""
+    case = get_case(session, code, for_update=True)
+    if case.status != "active":
+        raise CaseClosed(case.code)
+    return case
+
+
+def list_cases(session: Session, *, status: str | None = None) -> list[models.Case]:
+    """Cases by code, optionally only ``active`` or ``closed`` ones."""
+    statement = select(models.Case).order_by(models.Case.created_at, models.Case.code)
+    if status is not None:
+        statement = statement.where(models.Case.status == status)
+    return list(session.scalars(statement))
+
+
+def close_case(
+    session: Session,
+    code: str,
+    *,
+    outcome: str,
+    attributed_to: str | None,
+    at: datetime,
+) -> models.Case:
+    """Close an active case with its outcome (a death from CRS or ICANS is grade 5, D12)."""
+    try:
+        chosen = Outcome(outcome.lower())
+    except ValueError:
+        raise InputError(
+            [FieldError("outcome", outcome, "not an outcome", ", ".join(o.value for o in Outcome))]
+        ) from None
+    attribution: Attribution | None = None
+    if chosen is Outcome.DEATH:
+        try:
+            attribution = Attribution((attributed_to or "").lower())
+        except ValueError:
+            raise InputError(
+                [
+                    FieldError(
+                        "cause",
+                        attributed_to or "",
+                        "a death needs the cause it is attributed to",
+                        "cause=crs, cause=icans or cause=other",
+                    )
+                ]
+            ) from None
+    elif attributed_to:
+        raise InputError(
+            [FieldError("cause", attributed_to, "only a death has a cause", "outcome=death")]
+        )
+    case = active_case(session, code)
+    case.status = "closed"
+    case.outcome = chosen.value
+    case.death_attributed_to = attribution.value if attribution else None
+    case.closed_at = at
+    session.execute(
+        update(models.Reminder)
+        .where(models.Reminder.case_id == case.id, models.Reminder.state.in_(OPEN_REMINDERS))
+        .values(state="cancelled", updated_at=at, version=models.Reminder.version + 1)
+    )
+    return case
+
+
+OPEN_REMINDERS = ("pending", "snoozed", "sent", "escalated")
+
+
+def grade_5(case: models.Case) -> dict[str, int]:
+    """D12: grade 5 for the toxicity a death was attributed to, for summaries."""
+    if case.outcome == Outcome.DEATH and case.death_attributed_to in ("crs", "icans"):
+        return {case.death_attributed_to: 5}
+    return {}
+
+
+def _find(session: Session, code: str) -> models.Case | None:
+    return session.scalars(select(models.Case).where(models.Case.code == code)).first()

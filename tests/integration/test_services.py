@@ -1,0 +1,383 @@
+"""The use cases against a real database, on SQLite and PostgreSQL (issue 4).
+
+Every test uses the injected clock. Database outages are a fake at the connection hook: while
+``down`` is set, connecting fails as a real unreachable server does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db import models
+from bot.protocol_files import load_protocol
+from bot.services.api import OPERATOR, Actor, Services
+from bot.services.audit import verify_chain
+from bot.services.errors import CaseClosed, CaseNotFound, NotRecorded
+from bot.services.members import Denied, Role, set_role
+from grading import parse_assessment
+from grading.errors import InputError
+from tests.integration.conftest import FakeClock
+
+NURSE = Actor("U0NURSE1", "slash")
+CLINICIAN = Actor("U0DOC001", "slash")
+LINE_CRS2 = "temp=39.2 bp=low o2=ra ice=10 loc=alert signs=none"
+
+
+@pytest.fixture
+def services(sessions: sessionmaker[Session], clock: FakeClock) -> Services:
+    with sessions.begin() as session:
+        set_role(
+            session, actor="setup", target=NURSE.user, role=Role.NURSE, unit=None, at=clock.now()
+        )
+        set_role(
+            session,
+            actor="setup",
+            target=CLINICIAN.user,
+            role=Role.CLINICIAN,
+            unit=None,
+            at=clock.now(),
+        )
+    return Services(sessions=sessions, clock=clock, protocol=load_protocol(environ={}))
+
+
+def new_case(services: Services, clock: FakeClock, **extra: Any) -> str:
+    data = {
+        "product": "axi-cel",
+        "infused_at": clock.now() - timedelta(days=2),
+        "weight_kg": 72,
+        "age_years": 58,
+        **extra,
+    }
+    return services.register_case(CLINICIAN, data).code
+
+
+def count(sessions: sessionmaker[Session], model: Any) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def assess(services: Services, code: str, line: str = LINE_CRS2, **options: Any) -> Any:
+    parsed = parse_assessment(line)
+    return services.record_assessment(NURSE, code, parsed.assessment, note=parsed.note, **options)
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+
+def test_a_registered_case_gets_a_pseudonymous_code_and_an_audit_event(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    assert code.startswith("CT-")
+    assert len(code) == 7
+    with sessions() as session:
+        event_ = session.scalars(select(models.AuditEvent)).one()
+    assert (event_.action, event_.case_code, event_.actor) == ("case.new", code, CLINICIAN.user)
+
+
+def test_a_site_label_that_looks_like_an_mrn_is_refused_and_nothing_stored(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    with pytest.raises(InputError) as caught:
+        new_case(services, clock, code="00123456")
+    assert caught.value.errors[0].field == "case"
+    assert count(sessions, models.Case) == 0
+
+
+def test_bad_registration_fields_are_named_and_nothing_is_stored(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    with pytest.raises(InputError) as caught:
+        new_case(services, clock, weight_kg=0, product="")
+    assert {error.field for error in caught.value.errors} == {"weight_kg", "product"}
+    assert count(sessions, models.Case) == 0
+
+
+def test_closing_a_case_cancels_its_reminders_and_death_from_crs_is_grade_5(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    assess(services, code)
+    case = services.close_case(CLINICIAN, code, outcome="death", cause="crs")
+    assert case.death_attributed_to == "crs"
+    with sessions() as session:
+        states = set(session.scalars(select(models.Reminder.state)))
+    assert states == {"cancelled"}
+    with pytest.raises(CaseClosed):
+        assess(services, code)
+
+
+def test_a_death_needs_its_cause(services: Services, clock: FakeClock) -> None:
+    code = new_case(services, clock)
+    with pytest.raises(InputError) as caught:
+        services.close_case(CLINICIAN, code, outcome="death")
+    assert caught.value.errors[0].field == "cause"
+
+
+def test_an_unknown_case_is_named(services: Services) -> None:
+    with pytest.raises(CaseNotFound) as caught:
+        services.show_case(CLINICIAN, "CT-ZZZZ")
+    assert "CT-ZZZZ" in caught.value.message
+
+
+# --- assessments -----------------------------------------------------------------------------
+
+
+def test_recording_stores_grades_audit_and_reminders_in_one_go(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    recorded = assess(services, code)
+    assert recorded.created
+    assert recorded.graded.result.crs.grade == 2
+    assert recorded.graded.result.icans.grade == 0
+    with sessions() as session:
+        row = session.scalars(select(models.Assessment)).one()
+        reminders = session.scalars(select(models.Reminder).order_by(models.Reminder.kind)).all()
+        actions = [e.action for e in session.scalars(select(models.AuditEvent))]
+    assert (row.crs_grade, row.icans_grade, row.icans_tool) == (2, 0, "ice")
+    assert row.engine_version
+    assert row.protocol_id == "toxbot-default"
+    # CRS 2: vitals in 2 h, neuro screen in 4 h (clinical reference §0.1).
+    due = {r.kind: r.due_at - clock.now() for r in reminders}
+    assert due == {"reassess_vitals": timedelta(hours=2), "reassess_neuro": timedelta(hours=4)}
+    assert actions == ["case.new", "assessment.record"]
+
+
+def test_a_new_assessment_resolves_the_pending_reassessments(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    assess(services, code)
+    clock.advance(hours=1)
+    assess(services, code)
+    with sessions() as session:
+        states = sorted(session.scalars(select(models.Reminder.state)))
+    assert states == ["pending", "pending", "resolved", "resolved"]
+
+
+def test_the_same_idempotency_key_stores_once_and_returns_the_first_result(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    first = assess(services, code, idempotency_key="Ev0001")
+    again = assess(services, code, idempotency_key="Ev0001")
+    assert first.created
+    assert not again.created
+    assert again.assessment_id == first.assessment_id
+    assert again.graded.result == first.graded.result
+    assert count(sessions, models.Assessment) == 1
+
+
+def test_concurrent_writes_with_one_key_leave_one_row(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            results.append(assess(services, code, idempotency_key="Ev-race"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert count(sessions, models.Assessment) == 1
+    assert sum(r.created for r in results) == 1
+    assert len({r.assessment_id for r in results}) == 1
+
+
+def test_a_failure_mid_transaction_stores_nothing(
+    services: Services,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code = new_case(services, clock)
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("reminder planning failed")
+
+    monkeypatch.setattr("bot.services.api.plan_reminders", broken)
+    with pytest.raises(RuntimeError):
+        assess(services, code)
+    assert count(sessions, models.Assessment) == 0
+    assert count(sessions, models.Reminder) == 0
+    with sessions() as session:
+        assert verify_chain(session).rows == 1  # only the case.new event
+
+
+def test_bad_input_is_refused_before_anything_is_stored(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    with pytest.raises(InputError) as caught:
+        assess(services, code, at=clock.now() + timedelta(hours=2))
+    assert caught.value.errors[0].field == "at"
+    assert count(sessions, models.Assessment) == 0
+
+
+def test_notes_are_stored_but_never_logged_nor_audited(
+    services: Services,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    code = new_case(services, clock)
+    secret = "patient said wife visits at 5"
+    with caplog.at_level(logging.DEBUG):
+        assess(services, code, f'{LINE_CRS2} note="{secret}"')
+    assert secret not in caplog.text
+    with sessions() as session:
+        assert session.scalars(select(models.Assessment.note)).one() == secret
+        details = [str(e.detail) for e in session.scalars(select(models.AuditEvent))]
+    assert not any(secret in detail for detail in details)
+
+
+# --- doses, labs, state ----------------------------------------------------------------------
+
+
+def test_a_dose_against_a_limit_is_stored_and_flagged(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    assess(services, code)
+    start = clock.now()
+    flags = []
+    for hours in (0, 8, 16, 20):  # the 4th inside 24 h breaks the 3-in-24 h limit (D17)
+        clock.moment = start + timedelta(hours=hours)
+        dose = {"drug": "tocilizumab", "dose_mg": 576, "route": "iv"}
+        flags.append(services.record_dose(NURSE, code, dose).flags)
+    assert flags[:3] == [(), (), ()]
+    # 20 h is also only 4 h after the 16 h dose: both limits are named.
+    assert any("within 24 h" in flag for flag in flags[3]), flags[3]
+    assert any("minimum 8 h" in flag for flag in flags[3]), flags[3]
+    assert count(sessions, models.Dose) == 4
+
+
+def test_labs_are_stored_and_a_repeat_is_a_no_op(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    labs = [
+        {"analyte": "ferritin", "value": 1200, "unit": "ng/mL"},
+        {"analyte": "crp", "value": 80, "unit": "mg/L"},
+    ]
+    assert services.record_labs(NURSE, code, labs, idempotency_key="L1") == 2
+    assert services.record_labs(NURSE, code, labs, idempotency_key="L1") == 0
+    assert count(sessions, models.Lab) == 2
+
+
+def test_a_bad_lab_names_the_field_and_stores_nothing(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    with pytest.raises(InputError) as caught:
+        services.record_labs(
+            NURSE,
+            code,
+            [
+                {"analyte": "ferritin", "value": 1, "unit": "ng/mL"},
+                {"analyte": "magic", "value": 2, "unit": "x"},
+            ],
+        )
+    assert caught.value.errors[0].field == "analyte"
+    assert count(sessions, models.Lab) == 0
+
+
+def test_the_state_loaded_back_matches_what_was_recorded(
+    services: Services, clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    recorded = assess(services, code)
+    clock.advance(minutes=30)
+    view = services.show_case(CLINICIAN, code)
+    assert view.state.crs.current == recorded.graded.result.crs
+    assert view.state.icans.current == recorded.graded.result.icans
+
+
+# --- roles and the audit chain --------------------------------------------------------------
+
+
+def test_a_denied_action_is_refused_audited_and_stores_nothing(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    with pytest.raises(Denied):
+        services.register_case(
+            NURSE, {"product": "axi-cel", "infused_at": clock.now(), "weight_kg": 70}
+        )
+    assert count(sessions, models.Case) == 0
+    with sessions() as session:
+        events = session.scalars(select(models.AuditEvent)).all()
+    assert [(e.action, e.actor) for e in events] == [("denied:case.new", NURSE.user)]
+
+
+def test_an_unknown_user_is_denied_by_default(services: Services) -> None:
+    with pytest.raises(Denied):
+        services.list_cases(Actor("U0STRANGER", "slash"))
+
+
+def test_every_write_leaves_an_intact_audit_chain(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    assess(services, code)
+    services.record_labs(NURSE, code, [{"analyte": "crp", "value": 5, "unit": "mg/L"}])
+    services.show_case(CLINICIAN, code)
+    services.close_case(OPERATOR, code, outcome="recovered")
+    with sessions() as session:
+        report = verify_chain(session)
+    assert report.ok, report.problems
+    assert report.rows == 5
+
+
+# --- the database going away -----------------------------------------------------------------
+
+
+@pytest.fixture
+def outage(database: Engine) -> Iterator[dict[str, bool]]:
+    """Set ``outage["down"] = True`` to make every new connection fail, as a dead server does."""
+    switch = {"down": False}
+
+    def connect(*_args: Any) -> None:
+        if switch["down"]:
+            raise OperationalError("connect", {}, ConnectionRefusedError("database is down"))
+
+    event.listen(database, "do_connect", connect)
+    yield switch
+    event.remove(database, "do_connect", connect)
+
+
+def test_a_database_that_is_down_gives_not_recorded_and_the_next_call_works(
+    services: Services,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    database: Engine,
+    outage: dict[str, bool],
+) -> None:
+    code = new_case(services, clock)
+    outage["down"] = True
+    database.dispose()  # drop pooled connections, as a restart does
+    with pytest.raises(NotRecorded) as caught:
+        assess(services, code)
+    assert "nothing was stored" in caught.value.message
+    outage["down"] = False
+    assert assess(services, code).created
+    assert count(sessions, models.Assessment) == 1
