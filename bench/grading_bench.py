@@ -310,7 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(pin_to_one_core())
     print(describe_set())
     print()
-    from bench.guidance_bench import measure_advise  # it imports Row from here
+    from bench.database_bench import database_rows  # these import Row from here
+    from bench.guidance_bench import measure_advise
 
     rows = [
         measure_core(sizes.core_repeats, sizes.core_count),
@@ -318,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         measure_text(sizes.text_repeats, sizes.text_count),
         measure_cold_start(sizes.cold_runs),
         *measure_advise(sizes.advise_runs),
+        *database_rows(quick=args.quick),
     ]
     print(format_table(rows))
     if args.profile:

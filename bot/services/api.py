@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,6 +46,8 @@ from grading.protocol import Protocol
 from grading.state import derive_state
 from grading.version import ENGINE_VERSION
 
+# Compiled once and cached: the values go in as parameters, not into the statement.
+_INSERT_ASSESSMENT: Final = insert(models.Assessment).returning(models.Assessment.id)
 FUTURE_SKEW: Final = timedelta(minutes=5)  # clocks drift; an assessment "at 14:31" at 14:29 is fine
 
 
@@ -209,7 +211,8 @@ class Services:
         try:
             with self._transaction() as session:
                 role = self._authorize(session, actor, "assessment.record", code, now)
-                existing = _by_key(session, models.Assessment, key)
+                # A key made here is a fresh UUID: nothing can hold it yet, so no lookup.
+                existing = _by_key(session, models.Assessment, key) if idempotency_key else None
                 if existing is not None:
                     return self._replay_assessment(session, existing, now)
                 case = case_store.active_case(session, code)
@@ -218,9 +221,8 @@ class Services:
                 state = derive_state(history, self.protocol, max(now, moment))
                 graded = next(g for g in reversed(state.assessments) if g.assessment is timed)
                 advice = advise(state, self.protocol, max(now, moment))
-                row = _assessment_row(case, timed, graded, actor, note, key, self.protocol, now)
-                session.add(row)
-                session.flush()
+                values = _assessment_row(case, timed, graded, actor, note, key, self.protocol, now)
+                row_id = session.execute(_INSERT_ASSESSMENT, values).scalar_one()
                 self._audit(
                     session,
                     actor,
@@ -229,11 +231,11 @@ class Services:
                     "assessment.record",
                     case.code,
                     "assessment",
-                    str(row.id),
-                    {"crs": row.crs_grade, "icans": row.icans_grade, "key": key},
+                    str(row_id),
+                    {"crs": values["crs_grade"], "icans": values["icans_grade"], "key": key},
                 )
                 plan_reminders(session, case, advice, at=now)
-                return RecordedAssessment(case.code, row.id, graded, advice, created=True)
+                return RecordedAssessment(case.code, row_id, graded, advice, created=True)
         except IntegrityError:
             # The same key committed by a concurrent call first: return that one (no-op).
             with self._transaction() as session:
@@ -501,32 +503,32 @@ def _assessment_row(
     key: str,
     protocol: Protocol,
     now: datetime,
-) -> models.Assessment:
+) -> dict[str, Any]:
     crs, icans = graded.result.crs, graded.result.icans
-    return models.Assessment(
-        case_id=case.id,
-        assessed_at=timed.at,
-        entered_by=actor.user,
-        source=actor.source,
-        inputs=assessment_inputs(timed),
-        note=note,
-        stated=timed.stated.model_dump() if timed.stated else None,
-        crs_grade=crs.grade,
-        crs_low=crs.range[0] if crs.range else None,
-        crs_high=crs.range[1] if crs.range else None,
-        crs_status=crs.status.value,
-        icans_grade=icans.grade,
-        icans_low=icans.range[0] if icans.range else None,
-        icans_high=icans.range[1] if icans.range else None,
-        icans_status=icans.status.value,
-        icans_tool=icans.tool.value if icans.tool else None,
-        result=graded.result.as_dict(),
-        engine_version=ENGINE_VERSION,
-        protocol_id=protocol.id,
-        protocol_version=protocol.version,
-        idempotency_key=key,
-        created_at=now,
-    )
+    return {
+        "case_id": case.id,
+        "assessed_at": timed.at,
+        "entered_by": actor.user,
+        "source": actor.source,
+        "inputs": assessment_inputs(timed),
+        "note": note,
+        "stated": timed.stated.model_dump() if timed.stated else None,
+        "crs_grade": crs.grade,
+        "crs_low": crs.range[0] if crs.range else None,
+        "crs_high": crs.range[1] if crs.range else None,
+        "crs_status": crs.status.value,
+        "icans_grade": icans.grade,
+        "icans_low": icans.range[0] if icans.range else None,
+        "icans_high": icans.range[1] if icans.range else None,
+        "icans_status": icans.status.value,
+        "icans_tool": icans.tool.value if icans.tool else None,
+        "result": graded.result.as_dict(),
+        "engine_version": ENGINE_VERSION,
+        "protocol_id": protocol.id,
+        "protocol_version": protocol.version,
+        "idempotency_key": key,
+        "created_at": now,
+    }
 
 
 __all__ = [

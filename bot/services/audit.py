@@ -1,13 +1,34 @@
 """The audit trail: append-only events, each hash-chained to the one before (design §3).
 
-Every create, view, export, role change and denial is recorded in the caller's transaction. The
-chain stays linear under concurrent writers: the new row is inserted first, which takes the
-database's write lock on SQLite, and on PostgreSQL a transaction-scoped advisory lock is held
-from before the insert to commit. Only then is the previous row read and the hash computed.
+Every create, view, export, role change and denial is recorded by :func:`record_audit` in the
+caller's transaction, so an event exists exactly when the change it describes does. Each row's
+``hash`` is sha256 over a canonical JSON of all its fields but ``id`` and ``hash`` (``at`` in UTC
+ISO form) together with ``prev_hash``, the hash of the row before; the first row links to
+:data:`GENESIS`. :func:`verify_chain` (``toxbot audit verify``) recomputes all of it.
 
-``verify_chain`` recomputes every hash and link and names the rows that were altered, removed,
-inserted or reordered. A chain alone cannot tell that the newest rows were cut off; compare the
-row count and last hash with an earlier verify (the report gives both).
+Keeping the chain linear under concurrent writers. Two transactions must never both read the same
+"last hash" and so fork the chain; each engine serialises the read-hash-insert step differently:
+
+* PostgreSQL: ``pg_advisory_xact_lock(CHAIN_LOCK_KEY)`` is taken BEFORE the last hash is read and
+  held until the caller's transaction ends. Under READ COMMITTED each statement sees everything
+  committed before it, so after the lock the last row really is the last. The id comes from the
+  sequence while the lock is held, so id order is chain order. Snapshot isolation levels
+  (REPEATABLE READ, SERIALIZABLE) would read a stale "last row" and are refused.
+* SQLite: the event is INSERTed first, with a unique placeholder in ``prev_hash`` and ``hash``.
+  That insert is the transaction's first write (or comes after one), so it holds SQLite's single
+  write lock, which in WAL mode also guarantees the transaction sees the newest data: SQLite
+  refuses a write on a stale snapshot. Only then is the previous row (``id <`` this one) read and
+  the row updated with the real link and hash. A second writer waits on the busy timeout (5 s,
+  :mod:`bot.db.engine`) until the first commits or rolls back. If it waits longer it gets
+  ``OperationalError: database is locked`` and nothing is written: the caller's transaction is
+  rolled back and the whole use case may be retried (the services layer reports "Not
+  recorded"). Short transactions never reach the timeout; the 4-thread test shows it.
+
+Other engines are refused rather than guessed at.
+
+``detail`` holds structured facts only (counts, grades, keys, role names). Keys that would carry
+free text (``note``, ``notes``, ``text``, ``free_text``, at any depth) are refused, so a clinical
+note can never reach the trail, and values must be plain JSON, stored exactly as they are hashed.
 """
 
 from __future__ import annotations
@@ -15,19 +36,40 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import select, text
+from sqlalchemy import Row, select, text
 from sqlalchemy.orm import Session
 
 from bot.db.models import AuditEvent
 
 GENESIS: Final = "0" * 64
-_CHAIN_LOCK: Final = 7_461_237_501  # pg_advisory_xact_lock key for the audit chain
-_FREE_TEXT_KEYS: Final = frozenset({"note", "notes", "text", "free_text"})
+"""The ``prev_hash`` of the first row: the chain starts from nothing."""
+
+CHAIN_LOCK_KEY: Final = 7_461_237_501
+"""The fixed 64-bit ``pg_advisory_xact_lock`` key that serialises appends on PostgreSQL."""
+
+HASHED_FIELDS: Final = (
+    "at",
+    "actor",
+    "role",
+    "action",
+    "case_code",
+    "object_type",
+    "object_id",
+    "source",
+    "detail",
+    "prev_hash",
+)
+"""Every column of ``audit_event`` but ``id`` and ``hash``: what each hash covers."""
+
+FREE_TEXT_KEYS: Final = frozenset({"note", "notes", "text", "free_text"})
+"""``detail`` keys refused anywhere in the structure: free text never enters the trail."""
+
+_BATCH: Final = 500  # rows fetched at a time by verify_chain
 
 
 def record_audit(
@@ -43,16 +85,21 @@ def record_audit(
     object_id: str | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction (never commits), chained to the last one."""
-    facts = dict(detail or {})
-    refused = _FREE_TEXT_KEYS & {key.lower() for key in facts}
-    if refused:
-        raise ValueError(f"free text never goes into the audit trail: {sorted(refused)}")
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
-    placeholder = uuid.uuid4().hex * 2  # unique until the real hash is known
+    """Append one event to the chain in the caller's transaction and return it (flushed).
+
+    Never commits: the event lives or dies with the caller's transaction. The chain lock (the
+    advisory lock on PostgreSQL, the write lock on SQLite) is held from here until that
+    transaction ends, so keep audited transactions short.
+
+    Raises ``ValueError`` for a naive ``at``, a ``detail`` key that would carry free text, or a
+    ``detail`` that is not plain JSON (the message names the key, never its value);
+    ``RuntimeError`` for an isolation level or engine that could fork the chain.
+    """
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("naive datetime: audit events need a timezone-aware moment")
+    facts = _structured(detail)
     event = AuditEvent(
-        at=at,
+        at=at.astimezone(UTC),
         actor=actor,
         role=role,
         action=action,
@@ -61,68 +108,200 @@ def record_audit(
         object_id=object_id,
         source=source,
         detail=facts,
-        prev_hash=placeholder,
-        hash=placeholder,
     )
-    session.add(event)
-    session.flush()  # the insert holds the write lock from here to commit
-    previous = session.scalar(
-        select(AuditEvent.hash)
-        .where(AuditEvent.id < event.id)
-        .order_by(AuditEvent.id.desc())
-        .limit(1)
-    )
-    event.prev_hash = previous or GENESIS
-    event.hash = event_hash(event)
-    session.flush()
+    dialect = session.get_bind(mapper=AuditEvent).dialect.name
+    if dialect == "postgresql":
+        _lock_chain(session)
+        event.prev_hash = _last_hash(session)
+        event.hash = event_hash(event)
+        session.add(event)
+        session.flush()
+    elif dialect == "sqlite":
+        placeholder = uuid.uuid4().hex * 2  # 64 characters, unique until the real hash is known
+        event.prev_hash = event.hash = placeholder
+        session.add(event)
+        session.flush()  # the INSERT takes SQLite's write lock, held until the caller commits
+        event.prev_hash = _last_hash(session, before=event.id)
+        event.hash = event_hash(event)
+        session.flush()
+    else:
+        raise RuntimeError(f"the audit chain cannot be serialised on {dialect!r}")
     return event
 
 
 def event_hash(event: AuditEvent) -> str:
-    """sha256 of the event's canonical JSON: every field but id and hash, with the link."""
-    canonical = json.dumps(
-        {
-            "at": event.at.astimezone(UTC).isoformat(timespec="microseconds"),
-            "actor": event.actor,
-            "role": event.role,
-            "action": event.action,
-            "case_code": event.case_code,
-            "object_type": event.object_type,
-            "object_id": event.object_id,
-            "source": event.source,
-            "detail": event.detail,
-            "prev_hash": event.prev_hash,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """The hash ``event`` should carry: sha256 over the canonical JSON of :data:`HASHED_FIELDS`."""
+    return _digest({name: getattr(event, name) for name in HASHED_FIELDS})
 
 
 @dataclass(frozen=True, slots=True)
 class AuditReport:
-    """What ``verify_chain`` found."""
+    """What :func:`verify_chain` found.
+
+    ``problems`` has one line per row that does not fit, naming the row. ``rows`` and
+    ``last_hash`` (:data:`GENESIS` for an empty chain) are what an operator writes down to compare
+    with a later verify: the only way to notice the newest rows cut off.
+    """
 
     ok: bool
     rows: int
-    last_hash: str
     problems: tuple[str, ...]
+    last_hash: str = GENESIS
 
 
 def verify_chain(session: Session) -> AuditReport:
-    """Recompute every hash and link, in id order, and name each row that does not fit."""
-    problems: list[str] = []
-    expected_prev, previous_id, rows = GENESIS, None, 0
-    for event in session.scalars(select(AuditEvent).order_by(AuditEvent.id)):
-        rows += 1
-        if event.prev_hash != expected_prev:
-            where = f"after row {previous_id}" if previous_id is not None else "at the start"
-            problems.append(
-                f"row {event.id}: previous-hash link broken {where} "
+    """Walk the rows in id order, recompute each hash and check each link; name each bad row.
+
+    Detected, each named by row id: a field altered (``row 7: contents altered (hash does not
+    match)``), a row removed from the middle or the start, a row inserted with a forged link and
+    rows swapped or reordered (``row 9: previous-hash link broken after row 8 (a row removed,
+    inserted or reordered)``; ``row 1: does not start from the genesis hash``), and, on SQLite, a
+    value the column cannot even be read as (``contents unreadable``).
+
+    Limitations, inherent to a chain without a secret or an outside anchor:
+
+    * A removed LAST row (or several) leaves a shorter chain that is still valid: it is not
+      detectable here. The report gives ``rows`` and ``last_hash``; compare them with an earlier
+      verify (fewer rows, or a last hash that is no longer in the chain, means rows were cut off).
+    * Someone with write access who rewrites a row AND recomputes every hash after it leaves a
+      valid chain; again only a (count, last hash) written down elsewhere earlier catches it.
+    """
+    check = _ChainCheck()
+    table = AuditEvent.__table__
+    result = session.execute(select(table).order_by(table.c.id).execution_options(yield_per=_BATCH))
+    try:
+        for row in result:
+            check.row(row._mapping)
+    except (ValueError, TypeError):
+        # A value the column type cannot read (SQLite stores anything): go row by row from here
+        # so that the unreadable rows are named and the rest are still checked.
+        result.close()
+        for row_id in session.scalars(
+            select(table.c.id).where(table.c.id > check.last_id).order_by(table.c.id)
+        ):
+            _check_one(session, check, row_id)
+    finally:
+        result.close()
+    return check.report()
+
+
+# --- internals ---------------------------------------------------------------------------------
+
+
+def _structured(detail: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``detail`` as plain JSON, exactly as it will read back; free-text keys refused."""
+    if detail is None:
+        return {}
+    for path, key in _keys(detail, ""):
+        if key.strip().lower().replace("-", "_") in FREE_TEXT_KEYS:
+            raise ValueError(
+                f"free text never goes into the audit trail: detail key {path!r} refused"
+            )
+    try:
+        encoded = json.dumps(dict(detail), allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            "audit detail must be plain JSON (strings, finite numbers, booleans, null, lists, "
+            f"objects): {type(exc).__name__}"
+        ) from None
+    facts: dict[str, Any] = json.loads(encoded)
+    return facts
+
+
+def _keys(value: object, prefix: str) -> Iterator[tuple[str, str]]:
+    """Every (dotted path, key) in a nested structure; a key that is not a string is refused."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"audit detail keys must be strings: {prefix}{key!r}")
+            yield prefix + key, key
+            yield from _keys(item, f"{prefix}{key}.")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _keys(item, prefix)
+
+
+def _lock_chain(session: Session) -> None:
+    """Take the chain's advisory lock (PostgreSQL) and refuse snapshot isolation."""
+    isolation = session.execute(
+        text("SELECT current_setting('transaction_isolation'), pg_advisory_xact_lock(:key)"),
+        {"key": CHAIN_LOCK_KEY},
+    ).scalar_one()
+    if isolation != "read committed":
+        raise RuntimeError(
+            f"audit events need READ COMMITTED, not {isolation.upper()}: a snapshot taken "
+            "before the chain lock would read a stale last hash and fork the chain"
+        )
+
+
+def _last_hash(session: Session, before: int | None = None) -> str:
+    """The hash of the newest row (below id ``before``), or GENESIS when there is none."""
+    query = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    if before is not None:
+        query = query.where(AuditEvent.id < before)
+    return session.scalar(query) or GENESIS
+
+
+def _digest(fields: Mapping[Any, Any]) -> str:
+    """sha256 of the canonical JSON: sorted keys, no spaces, UTF-8, ``at`` in UTC ISO form."""
+    canonical = {name: fields[name] for name in HASHED_FIELDS}
+    canonical["at"] = fields["at"].astimezone(UTC).isoformat(timespec="microseconds")
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def _check_one(session: Session, check: _ChainCheck, row_id: int) -> None:
+    """Check one row by id, naming it as unreadable when a column cannot be read."""
+    table = AuditEvent.__table__
+    try:
+        row: Row[Any] = session.execute(select(table).where(table.c.id == row_id)).one()
+    except (ValueError, TypeError) as exc:
+        links = session.execute(
+            select(table.c.id, table.c.prev_hash, table.c.hash).where(table.c.id == row_id)
+        ).one()
+        check.row(links._mapping, unreadable=type(exc).__name__)
+    else:
+        check.row(row._mapping)
+
+
+@dataclass
+class _ChainCheck:
+    """The running state of a verify: the previous row, and the problems found so far."""
+
+    rows: int = 0
+    last_id: int = 0
+    last_hash: str = GENESIS
+    problems: list[str] = field(default_factory=list)
+
+    def row(self, values: Mapping[Any, Any], unreadable: str | None = None) -> None:
+        faults: list[str] = []
+        if unreadable is not None:
+            faults.append(f"contents unreadable ({unreadable}: a value altered outside toxbot)")
+        else:
+            try:
+                intact = _digest(values) == values["hash"]
+            except (TypeError, ValueError, AttributeError):
+                intact = False
+            if not intact:
+                faults.append("contents altered (hash does not match)")
+        if self.rows == 0:
+            if values["prev_hash"] != GENESIS:
+                faults.append("does not start from the genesis hash")
+        elif values["prev_hash"] != self.last_hash:
+            faults.append(
+                f"previous-hash link broken after row {self.last_id} "
                 "(a row removed, inserted or reordered)"
             )
-        if event_hash(event) != event.hash:
-            problems.append(f"row {event.id}: contents altered (hash does not match)")
-        expected_prev, previous_id = event.hash, event.id
-    return AuditReport(not problems, rows, expected_prev, tuple(problems))
+        if faults:
+            self.problems.append(f"row {values['id']}: " + "; ".join(faults))
+        self.rows += 1
+        self.last_id = values["id"]
+        self.last_hash = values["hash"]
+
+    def report(self) -> AuditReport:
+        return AuditReport(
+            ok=not self.problems,
+            rows=self.rows,
+            problems=tuple(self.problems),
+            last_hash=self.last_hash,
+        )

@@ -7,8 +7,11 @@ back into their enums so the grading core sees exactly what validation would hav
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,6 +37,8 @@ from grading.case import (
     TimedAssessment,
 )
 
+_M = TypeVar("_M", bound=BaseModel)
+
 _ENUMS: Final[dict[str, type[Any]]] = {
     "consciousness": Consciousness,
     "seizure": Seizure,
@@ -53,9 +58,11 @@ def patient_of(case: models.Case) -> Patient:
     )
 
 
-def stored_assessment(row: models.Assessment) -> TimedAssessment:
+def stored_assessment(
+    at: datetime, inputs: Mapping[str, Any], stated: Mapping[str, Any] | None
+) -> TimedAssessment:
     """A stored assessment as the engine's value, without validating it again."""
-    data: dict[str, Any] = dict(row.inputs)
+    data: dict[str, Any] = dict(inputs)
     oxygen = data.get("oxygen")
     if oxygen is not None:
         data["oxygen"] = Oxygen.model_construct(
@@ -71,40 +78,67 @@ def stored_assessment(row: models.Assessment) -> TimedAssessment:
         data["attributed_elsewhere"] = frozenset(
             AttributableFinding(value) for value in data["attributed_elsewhere"]
         )
-    stated = StatedGrades.model_construct(**row.stated) if row.stated else None
-    return TimedAssessment.model_construct(at=row.assessed_at, stated=stated, **data)
+    data["at"] = at
+    data["stated"] = StatedGrades.model_construct(**stated) if stated else None
+    return _construct(TimedAssessment, _ASSESSMENT_DEFAULTS, data)
+
+
+def _defaults(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        name: field.get_default(call_default_factory=True)
+        for name, field in model.model_fields.items()
+        if not field.is_required()
+    }
+
+
+_ASSESSMENT_DEFAULTS: Final = _defaults(TimedAssessment)
+
+
+def _construct(model: type[_M], defaults: Mapping[str, Any], data: dict[str, Any]) -> _M:
+    """``model_construct`` for trusted rows, without its per-field Python loop (the hot path)."""
+    instance = model.__new__(model)
+    object.__setattr__(instance, "__dict__", {**defaults, **data})
+    object.__setattr__(instance, "__pydantic_fields_set__", set(data))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    return instance
 
 
 def load_history(session: Session, case: models.Case) -> CaseHistory:
-    """Everything recorded for a case, in time order, as the engine's values."""
-    assessments = session.scalars(
-        select(models.Assessment)
-        .where(models.Assessment.case_id == case.id)
-        .order_by(models.Assessment.assessed_at, models.Assessment.id)
+    """Everything recorded for a case, in time order, as the engine's values.
+
+    Only the columns the engine reads are selected: the stored results (large JSON) are not.
+    """
+    A = models.Assessment
+    assessments = session.execute(
+        select(A.assessed_at, A.inputs, A.stated)
+        .where(A.case_id == case.id)
+        .order_by(A.assessed_at, A.id)
     )
-    doses = session.scalars(
-        select(models.Dose).where(models.Dose.case_id == case.id).order_by(models.Dose.given_at)
+    doses = session.execute(
+        select(models.Dose.given_at, models.Dose.drug, models.Dose.dose_mg, models.Dose.route)
+        .where(models.Dose.case_id == case.id)
+        .order_by(models.Dose.given_at)
     )
-    labs = session.scalars(
-        select(models.Lab).where(models.Lab.case_id == case.id).order_by(models.Lab.taken_at)
+    labs = session.execute(
+        select(models.Lab.taken_at, models.Lab.analyte, models.Lab.value, models.Lab.unit)
+        .where(models.Lab.case_id == case.id)
+        .order_by(models.Lab.taken_at)
     )
     return CaseHistory.model_construct(
         patient=patient_of(case),
-        assessments=tuple(stored_assessment(row) for row in assessments),
+        assessments=tuple(
+            stored_assessment(at, inputs, stated) for at, inputs, stated in assessments
+        ),
         doses=tuple(
             Dose.model_construct(
-                at=row.given_at,
-                drug=Drug(row.drug),
-                dose_mg=row.dose_mg,
-                route=Route(row.route) if row.route else None,
+                at=at, drug=Drug(drug), dose_mg=dose_mg, route=Route(route) if route else None
             )
-            for row in doses
+            for at, drug, dose_mg, route in doses
         ),
         labs=tuple(
-            Lab.model_construct(
-                at=row.taken_at, analyte=Analyte(row.analyte), value=row.value, unit=row.unit
-            )
-            for row in labs
+            Lab.model_construct(at=at, analyte=Analyte(analyte), value=value, unit=unit)
+            for at, analyte, value, unit in labs
         ),
     )
 

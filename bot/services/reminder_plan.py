@@ -8,9 +8,9 @@ dispatcher that delivers them comes with the reminders issue; the rows are the t
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import models
@@ -25,7 +25,7 @@ OPEN: Final = ("pending", "snoozed", "sent", "escalated")
 
 def plan_reminders(
     session: Session, case: models.Case, advice: Advice, *, at: datetime
-) -> list[models.Reminder]:
+) -> list[dict[str, Any]]:
     """Resolve the open reassessments of ``case`` and add the next ones; return those added."""
     session.execute(
         update(models.Reminder)
@@ -55,21 +55,22 @@ def plan_reminders(
         )
         if not already:  # one flag, one set of reviews (D16)
             due.extend((REFRACTORY_REVIEW, moment, None) for moment in upcoming.reviews_at)
-    added = [
-        models.Reminder(
-            case_id=case.id,
-            kind=kind,
-            due_at=moment,
-            state="pending",
-            level=0,
-            recipient=recipient,
-            attempts=0,
-            version=1,
-            policy_version=POLICY_VERSION,
-            created_at=at,
-            updated_at=at,
-        )
+    rows = [
+        {
+            "case_id": case.id,
+            "kind": kind,
+            "due_at": moment,
+            "state": "pending",
+            "level": 0,
+            "recipient": recipient,
+            "attempts": 0,
+            "version": 1,
+            "policy_version": POLICY_VERSION,
+            "created_at": at,
+            "updated_at": at,
+        }
         for kind, moment, recipient in due
     ]
-    session.add_all(added)
-    return added
+    if rows:
+        session.execute(insert(models.Reminder), rows)
+    return rows
