@@ -7,12 +7,13 @@ back into their enums so the grading core sees exactly what validation would hav
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bot.db import models
@@ -104,17 +105,31 @@ def _construct(model: type[_M], defaults: Mapping[str, Any], data: dict[str, Any
     return instance
 
 
+_ASSESSMENTS: Final = text(
+    "SELECT assessed_at, inputs, stated FROM assessment WHERE case_id = :case_id "
+    "ORDER BY assessed_at, id"
+)
+
+
+def _moment(value: datetime | str) -> datetime:
+    """A stored time as aware UTC (SQLite gives text, PostgreSQL an aware datetime)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _json(value: Any) -> Any:
+    """A stored JSON value, decoded once (psycopg decodes JSON itself; SQLite gives text)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
 def load_history(session: Session, case: models.Case) -> CaseHistory:
     """Everything recorded for a case, in time order, as the engine's values.
 
     Only the columns the engine reads are selected: the stored results (large JSON) are not.
     """
-    A = models.Assessment
-    assessments = session.execute(
-        select(A.assessed_at, A.inputs, A.stated)
-        .where(A.case_id == case.id)
-        .order_by(A.assessed_at, A.id)
-    )
+    # Raw driver values: SQLAlchemy's per-row type processing (SQLite's datetime regex, the JSON
+    # wrappers) cost more than the rest of loading a long case. Normalised by _moment and _json.
+    assessments = session.execute(_ASSESSMENTS, {"case_id": case.id})
     doses = session.execute(
         select(models.Dose.given_at, models.Dose.drug, models.Dose.dose_mg, models.Dose.route)
         .where(models.Dose.case_id == case.id)
@@ -128,7 +143,8 @@ def load_history(session: Session, case: models.Case) -> CaseHistory:
     return CaseHistory.model_construct(
         patient=patient_of(case),
         assessments=tuple(
-            stored_assessment(at, inputs, stated) for at, inputs, stated in assessments
+            stored_assessment(_moment(at), _json(inputs), _json(stated))
+            for at, inputs, stated in assessments
         ),
         doses=tuple(
             Dose.model_construct(
