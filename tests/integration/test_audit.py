@@ -371,11 +371,11 @@ def test_a_row_inserted_with_a_made_up_hash_is_named_once(
     assert report(sessions).problems == (f"row {last + 1}: {ALTERED}; {LINK.format(last)}",)
 
 
+# SQLite only: PostgreSQL's column types refuse a value they could not read back.
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_an_unreadable_value_is_named_and_the_rest_still_checked(
     database: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    if is_postgresql(database):
-        pytest.skip("PostgreSQL's column types refuse a value they cannot read back")
     append(sessions, 5)
     rows = ids(sessions)
     raw_update(database, "at", "not a time", rows[1])
@@ -445,9 +445,9 @@ def test_concurrent_appends_keep_one_linear_chain(sessions: sessionmaker[Session
     assert sorted(actors) == sorted(f"U0WRITER{i}" for i in range(4) for _ in range(20))
 
 
+# PostgreSQL only: SQLite's write lock needs no isolation level.
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_snapshot_isolation_is_refused_on_postgresql(database: Engine) -> None:
-    if not is_postgresql(database):
-        pytest.skip("PostgreSQL only: SQLite's write lock needs no isolation level")
     with Session(database.execution_options(isolation_level="REPEATABLE READ")) as session:
         with pytest.raises(RuntimeError, match="READ COMMITTED"):
             record(session)
