@@ -35,6 +35,7 @@ def plan_reminders(
             models.Reminder.state.in_(OPEN),
         )
         .values(state="resolved", updated_at=at, version=models.Reminder.version + 1)
+        .execution_options(synchronize_session=False)  # no loaded reminders to keep in step
     )
     upcoming = advice.next_reassessment
     due: list[tuple[str, datetime, str | None]] = []
@@ -72,5 +73,5 @@ def plan_reminders(
         for kind, moment, recipient in due
     ]
     if rows:
-        session.execute(insert(models.Reminder), rows)
+        session.connection().execute(insert(models.Reminder.__table__), rows)
     return rows
