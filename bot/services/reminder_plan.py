@@ -73,5 +73,5 @@ def plan_reminders(
         for kind, moment, recipient in due
     ]
     if rows:
-        session.connection().execute(insert(models.Reminder.__table__), rows)
+        session.connection().execute(insert(models.Reminder), rows)
     return rows
