@@ -10,9 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,9 +17,9 @@ from typing import Any
 import pytest
 
 import grading
+from tests.e2e.cli import Run, toxbot
 from tests.unit.grading.clinical import NORMAL_NEURO_EXAM
 
-TOXBOT = Path(sys.executable).parent / "toxbot"
 DEFAULT_YAML = Path(grading.__file__).parent / "protocols" / "default.yaml"
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -71,50 +68,14 @@ OUTPUT_KEYS = {
     "protocol",
     "warnings",
 }
-ERROR_KEYS = {"field", "value", "problem", "accepted"}
-
-
-@dataclass(frozen=True)
-class Run:
-    """One finished ``toxbot advise`` process."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict[str, Any]:
-        """stdout as one JSON object: nothing else may be printed there."""
-        document = json.loads(self.stdout)
-        assert isinstance(document, dict), self.stdout
-        return document
-
-    def error_fields(self) -> list[str]:
-        errors = self.json()["errors"]
-        assert errors, self.stdout
-        for error in errors:
-            assert error.keys() >= ERROR_KEYS, error
-        return [error["field"] for error in errors]
 
 
 def advise(case: dict[str, Any], cwd: Path) -> Run:
     """Run ``toxbot advise`` with ``case`` on stdin, under the built-in default protocol."""
-    if not TOXBOT.exists():
-        pytest.fail(f"console script not installed at {TOXBOT}; run `pip install -e .`")
     if not DEFAULT_YAML.exists():
         pytest.skip(f"the default protocol {DEFAULT_YAML} has not landed yet")
     env = {key: value for key, value in os.environ.items() if key != "TOXBOT_PROTOCOL"}
-    completed = subprocess.run(
-        [str(TOXBOT), "advise"],
-        input=json.dumps(case),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        cwd=cwd,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    return Run(completed.returncode, completed.stdout, completed.stderr)
+    return toxbot("advise", stdin=json.dumps(case), cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,6 @@ Each run costs about 0.2 s, so runs are shared through module-scoped fixtures: n
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +14,8 @@ import pytest
 
 from bot import __version__
 from grading import ENGINE_VERSION, parse_assessment
+from tests.e2e.cli import ERROR_KEYS, Run, toxbot
 from tests.unit.grading.clinical import NORMAL_NEURO_EXAM
-
-TOXBOT = Path(sys.executable).parent / "toxbot"
 
 # Design §2's example line, and the same assessment in design §4's JSON.
 EXAMPLE_LINE = "temp=39.4 pressors=1 o2=nc:3 ice=7 loc=alert signs=none"
@@ -34,44 +30,6 @@ EXAMPLE_JSON: dict[str, Any] = {
 
 # Design §4: what each side of the result carries.
 SIDE_KEYS = {"grade", "range", "drivers", "missing", "excluded", "warnings"}
-ERROR_KEYS = {"field", "value", "problem", "accepted"}
-
-
-@dataclass(frozen=True)
-class Run:
-    """One finished ``toxbot`` process."""
-
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict[str, Any]:
-        """stdout as one JSON object: nothing else may be printed there."""
-        document = json.loads(self.stdout)
-        assert isinstance(document, dict), self.stdout
-        return document
-
-    def error_lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.strip()]
-
-
-def toxbot(*args: str, stdin: str | None = None, cwd: Path | None = None) -> Run:
-    """Run the installed console script, as a user would, and wait for it."""
-    if not TOXBOT.exists():
-        pytest.fail(f"console script not installed at {TOXBOT}; run `pip install -e .`")
-    completed = subprocess.run(
-        [str(TOXBOT), *args],
-        input=stdin,
-        stdin=subprocess.DEVNULL if stdin is None else None,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        cwd=cwd,
-        timeout=60,
-        check=False,
-    )
-    return Run(tuple(args), completed.returncode, completed.stdout, completed.stderr)
 
 
 @pytest.fixture(scope="module")
