@@ -1,0 +1,1 @@
+"""Unit tests of the Slack face's pure parts: Block Kit rendering and forms."""
