@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.db import models
 from bot.services import cases as case_store
+from bot.services import queries
 from bot.services.audit import record_audit
 from bot.services.errors import NotRecorded
 from bot.services.history import assessment_inputs, load_history
@@ -476,6 +477,135 @@ class Services:
         case = session.get_one(models.Case, row.case_id)
         state = derive_state(load_history(session, case), self.protocol, max(now, row.given_at))
         return RecordedDose(case.code, row.id, tuple(row.flags), state, created=False)
+
+    # ----------------------------------------------------------------------------------------
+    # Queries (issue 5): read-only views for /tox summary, due and report. Each checks the role
+    # and audits the view here; the reading itself is in bot.services.queries.
+
+    def now(self) -> datetime:
+        """The services' clock: front ends place "at=14:30" on a date with it."""
+        return self._clock.now()
+
+    def case_summary(self, actor: Actor, code: str) -> queries.CaseSummary:
+        """A case's status, day, current and worst grades, drugs given and refractory flags."""
+        now = self._clock.now()
+        with self._transaction() as session:
+            role = self._authorize(session, actor, "case.view", code, now)
+            summary = queries.case_summary(session, code, self.protocol, now)
+            self._audit(
+                session,
+                actor,
+                role,
+                now,
+                "case.view",
+                summary.code,
+                "case",
+                summary.code,
+                {"view": "summary"},
+            )
+            return summary
+
+    def due_reminders(
+        self, actor: Actor, *, code: str | None = None, recipient: str | None = None
+    ) -> queries.DueList:
+        """Open reminders for one case, or for one recipient (by default the actor)."""
+        now = self._clock.now()
+        with self._transaction() as session:
+            role = self._authorize(session, actor, "case.view", code, now)
+            who = None if code is not None else (recipient or actor.user)
+            found = queries.due_reminders(session, recipient=who, code=code)
+            self._audit(
+                session,
+                actor,
+                role,
+                now,
+                "case.view",
+                code,
+                "reminder",
+                None,
+                {"view": "due", "count": len(found.reminders) + found.more},
+            )
+            return found
+
+    def programme_report(
+        self,
+        actor: Actor,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        product: str | None = None,
+        export: bool = False,
+    ) -> queries.Report:
+        """Counts per product (``report.view``; ``export`` for CSV needs ``report.export``)."""
+        now = self._clock.now()
+        action = "report.export" if export else "report.view"
+        with self._transaction() as session:
+            role = self._authorize(session, actor, action, None, now)
+            report = queries.programme_report(session, start=start, end=end, product=product)
+            self._audit(
+                session,
+                actor,
+                role,
+                now,
+                action,
+                None,
+                "report",
+                None,
+                {
+                    "from": start.isoformat() if start else None,
+                    "to": end.isoformat() if end else None,
+                    "product": report.product,
+                    "cases": report.cases,
+                },
+            )
+            return report
+
+    # ----------------------------------------------------------------------------------------
+    # Slack plumbing (issue 5): case threads, deliveries already handled, role checks before a
+    # form opens. The work is in bot.services.threads and bot.services.deliveries.
+
+    def case_thread(self, code: str) -> CaseThread:
+        """The case's Slack channel and thread root (no role check: the bot's own posting)."""
+        from bot.services.threads import case_thread
+
+        with self._transaction() as session:
+            return case_thread(session, code)
+
+    def claim_case_thread(self, code: str, channel: str, ts: str) -> CaseThread:
+        """Make ``channel``/``ts`` the case's thread unless it has one; the thread in use."""
+        from bot.services.threads import claim_case_thread
+
+        with self._transaction() as session:
+            return claim_case_thread(session, code, channel, ts)
+
+    def first_delivery(self, key: str) -> bool:
+        """True the first time a Slack delivery key (event id, action ts, post key) is seen."""
+        from bot.services.deliveries import first_delivery
+
+        with self._transaction() as session:
+            return first_delivery(session, key, self._clock.now())
+
+    def forget_delivery(self, key: str) -> None:
+        """Forget a delivery whose handling failed, so Slack's retry is handled again."""
+        from bot.services.deliveries import forget_delivery
+
+        with self._transaction() as session:
+            forget_delivery(session, key)
+
+    def purge_deliveries(self) -> int:
+        """Drop delivery keys older than a day; how many went."""
+        from bot.services.deliveries import purge_deliveries
+
+        with self._transaction() as session:
+            return purge_deliveries(session, self._clock.now())
+
+    def check_allowed(self, actor: Actor, action: str, code: str | None = None) -> None:
+        """Raise :class:`Denied` (audited) unless the actor's role allows ``action``.
+
+        For a form about to open: a forwarded button is checked against whoever pressed it.
+        """
+        with self._transaction() as session:
+            self._authorize(session, actor, action, code, self._clock.now())
 
 
 def _timed(assessment: Assessment, at: datetime, stated: StatedGrades | None) -> TimedAssessment:
