@@ -31,6 +31,7 @@ from bot.services.errors import NotRecorded
 from bot.services.history import assessment_inputs, load_history
 from bot.services.members import Denied, Role, authorize, set_role
 from bot.services.reminder_plan import plan_reminders
+from bot.services.threads import CaseThread
 from grading.assessment import Assessment
 from grading.case import (
     CaseHistory,
@@ -559,6 +560,64 @@ class Services:
                 },
             )
             return report
+
+    # ----------------------------------------------------------------------------------------
+    # Slack plumbing (issue 5): case threads, deliveries already handled, role checks before a
+    # form opens. The work is in bot.services.threads and bot.services.deliveries.
+
+    def case_thread(self, code: str) -> CaseThread:
+        """The case's Slack channel and thread root (no role check: the bot's own posting)."""
+        from bot.services.threads import case_thread
+
+        with self._transaction() as session:
+            return case_thread(session, code)
+
+    def claim_case_thread(self, code: str, channel: str, ts: str) -> CaseThread:
+        """Make ``channel``/``ts`` the case's thread unless it has one; the thread in use."""
+        from bot.services.threads import claim_case_thread
+
+        with self._transaction() as session:
+            return claim_case_thread(session, code, channel, ts)
+
+    def first_delivery(self, key: str) -> bool:
+        """True the first time a Slack delivery key (event id, action ts, post key) is seen."""
+        from bot.services.deliveries import first_delivery
+
+        with self._transaction() as session:
+            return first_delivery(session, key, self._clock.now())
+
+    def forget_delivery(self, key: str) -> None:
+        """Forget a delivery whose handling failed, so Slack's retry is handled again."""
+        from bot.services.deliveries import forget_delivery
+
+        with self._transaction() as session:
+            forget_delivery(session, key)
+
+    def purge_deliveries(self) -> int:
+        """Drop delivery keys older than a day; how many went."""
+        from bot.services.deliveries import purge_deliveries
+
+        with self._transaction() as session:
+            return purge_deliveries(session, self._clock.now())
+
+    def check_allowed(self, actor: Actor, action: str, code: str | None = None) -> None:
+        """Raise :class:`Denied` (audited) unless the actor's role allows ``action``.
+
+        For a form about to open: a forwarded button is checked against whoever pressed it.
+        """
+        with self._transaction() as session:
+            self._authorize(session, actor, action, code, self._clock.now())
+
+    def database_reachable(self) -> bool:
+        """Whether the database answers a trivial query now (for ``/healthz``)."""
+        from sqlalchemy import text
+
+        try:
+            with self._transaction() as session:
+                session.execute(text("SELECT 1"))
+        except NotRecorded:
+            return False
+        return True
 
 
 def _timed(assessment: Assessment, at: datetime, stated: StatedGrades | None) -> TimedAssessment:
