@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install toxbot with its dev tools
 
-run: $(STAMP)  ## run toxbot (until the bot lands: the command line's help)
-	$(BIN)/toxbot --help
+run: $(STAMP)  ## run toxbot: Slack when SLACK_BOT_TOKEN is set, else the console (SQLite in ./var)
+	$(BIN)/toxbot run
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .

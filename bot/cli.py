@@ -60,10 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_audit import add_audit_parser  # each is light: argparse only
     from bot.cli_case import add_case_parsers
     from bot.cli_protocol import add_protocol_parser
+    from bot.console import add_console_parsers
 
     add_protocol_parser(commands)
     add_case_parsers(commands)
     add_audit_parser(commands)
+    add_console_parsers(commands)
     return parser
 
 
@@ -104,6 +106,18 @@ def _run(argv: Sequence[str] | None) -> int:
         from bot.cli_protocol import run_protocol
 
         return run_protocol(args, sys.stdout, sys.stderr)
+    if args.command == "console":
+        from bot.console import run_console_command
+
+        return run_console_command(args, sys.stdout, sys.stderr)
+    if args.command == "run":
+        from bot.console import run_bot
+
+        return run_bot(sys.stdout, sys.stderr)
+    if args.command == "demo":
+        from bot.demo import run_demo
+
+        return run_demo(sys.stdout)
     if args.command == "advise":
         return advise_command(
             args.protocol,

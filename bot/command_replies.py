@@ -45,14 +45,15 @@ def when(moment: datetime | None, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def day_after_infusion(state: CaseState) -> str:
-    """``day +2 after infusion (50 h)``; the infusion day is day 0."""
-    days = state.days_since_infusion
-    if days is None:
+def day_after_infusion(state: CaseState, zone: ZoneInfo) -> str:
+    """``day +2 (47 h after infusion)``: calendar days in the display zone, infusion day 0."""
+    infused = state.patient.infused_at
+    if infused is None or state.days_since_infusion is None:
         return "infusion time not recorded"
-    return (
-        f"day +{int(days)} after infusion ({days * 24:.0f} h)" if days >= 0 else "before infusion"
-    )
+    if state.now < infused:
+        return "before infusion"
+    day = (state.now.astimezone(zone).date() - infused.astimezone(zone).date()).days
+    return f"day +{day} ({state.days_since_infusion * 24:.0f} h after infusion)"
 
 
 def grade_words(result: ToxicityGrade | None, name: str) -> str:
@@ -155,16 +156,14 @@ def recommendation_section(item: Recommendation) -> Section:
         amount = "dose not computed (weight not recorded)" if item.dose.mg is None else ""
         lines.append(f"Dose: {item.dose.arithmetic}; {item.dose.schedule}{amount}")
     if not item.available:
-        lines.append(f"Not available now: {item.availability or 'see the ledger'}")
+        lines.append(f"Not offered now: {item.availability or 'see the ledger'}")
     sources = ", ".join(item.citation) or "no source given"
     return Section(None, tuple(lines), (f"Source: {sources} · Protocol {item.protocol}",))
 
 
 def guidance_sections(advice: Advice) -> list[Section]:
-    """The banner (if any), then every recommendation, each with its sources."""
+    """Every recommendation, each with its sources and the protocol version."""
     sections: list[Section] = []
-    if advice.banner:
-        sections.append(Section("UNAPPROVED PROTOCOL", (advice.banner,)))
     sections.append(
         Section(
             f"Guidance (decision support; protocol {advice.protocol_id} {advice.protocol_version})",
@@ -249,11 +248,11 @@ def assessment_replies(
     )
     sections: list[Section] = []
     if advice.banner:
-        sections.append(Section(None, ("UNAPPROVED PROTOCOL: decision support only.",)))
+        sections.append(Section("UNAPPROVED PROTOCOL", (advice.banner,)))
     sections.append(
         Section(
             None,
-            (f"Assessed {when(recorded.graded.at, zone)}, {day_after_infusion(state)}",),
+            (f"Assessed {when(recorded.graded.at, zone)}, {day_after_infusion(state, zone)}",),
         )
     )
     sections.extend((grade_section(result.crs, "CRS"), grade_section(result.icans, "ICANS")))
@@ -282,7 +281,7 @@ def assessment_replies(
     sections.append(next_section(advice.next_reassessment, zone))
     tone = Tone.WARNING if state.refractory.any or mismatches else Tone.INFO
     thread = Reply(
-        summary=f"{code} · {day_after_infusion(state)} · {crs} · {icans}",
+        summary=f"{code} · {day_after_infusion(state, zone)} · {crs} · {icans}",
         sections=tuple(sections),
         buttons=buttons(code),
         visibility=Visibility.THREAD,
@@ -292,7 +291,9 @@ def assessment_replies(
     return ack, thread
 
 
-def dose_replies(recorded: RecordedDose, *, given: str, said: Iterable[str]) -> tuple[Reply, Reply]:
+def dose_replies(
+    recorded: RecordedDose, *, given: str, said: Iterable[str], banner: str | None
+) -> tuple[Reply, Reply]:
     """The dose as recorded (``given`` in words), the ledger against limits, any limit flag."""
     state, code = recorded.state, recorded.code
     repeated = "" if recorded.created else " (already recorded: this repeats it)"
@@ -305,7 +306,8 @@ def dose_replies(recorded: RecordedDose, *, given: str, said: Iterable[str]) -> 
         tone=Tone.WARNING if flagged else Tone.INFO,
         case_code=code,
     )
-    sections = [ledger]
+    sections = [Section("UNAPPROVED PROTOCOL", (banner,))] if banner else []
+    sections.append(ledger)
     if said:
         sections.append(Section("Read as", tuple(said)))
     refractory = refractory_section(state)
@@ -348,7 +350,7 @@ def summary_reply(summary: CaseSummary, zone: ZoneInfo) -> Reply:
         state.refractory.reasons if state.refractory.any else ("Not refractory (D14, D15)",)
     )
     return Reply(
-        summary=f"{summary.code} ({summary.product}): {status}, {day_after_infusion(state)}",
+        summary=f"{summary.code} ({summary.product}): {status}, {day_after_infusion(state, zone)}",
         sections=(
             Section("Grades", grades),
             Section("Doses given", drugs),

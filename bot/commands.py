@@ -33,6 +33,7 @@ from grading.case import Analyte, Drug, Route
 from grading.case import StatedGrades as StatedGradesModel
 from grading.errors import FieldError, InputError
 from grading.grammar import ParsedAssessment, parse_assessment
+from grading.guidance import UNAPPROVED_BANNER
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +221,8 @@ def dose_result(
     given = f"{data.get('drug')} {float(data.get('dose_mg', 0)):g} mg{route}" + (
         f" at {say.when(at, zone)}" if isinstance(at, datetime) else ""
     )
-    ack, thread = say.dose_replies(recorded, given=given, said=said)
+    banner = None if services.protocol.approval.approved else UNAPPROVED_BANNER
+    ack, thread = say.dose_replies(recorded, given=given, said=said, banner=banner)
     return CommandResult(ack=ack, thread=thread)
 
 
