@@ -1,10 +1,14 @@
 """The composition root: the one place that builds engines, sessions, the protocol and services.
 
 Nothing here runs at import; each front end (CLI, console, Slack) calls ``build_services`` when a
-command needs it.
+command needs it, and the Slack transports (``bot.serve``) call ``create_app``. Slack is imported
+inside those functions only, so ``toxbot grade`` never loads it.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Final
 
 from bot.clock import Clock, SystemClock
 from bot.db.engine import make_engine, session_factory
@@ -14,6 +18,15 @@ from bot.services.api import Services
 from bot.services.audit import record_audit
 from bot.services.members import ensure_admins
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+    from bot.metrics import Metrics
+
+SLACK_API_URL: Final = "https://slack.com/api/"
+POSTER_THREADS: Final = 4  # background Web API calls in flight at once
 
 
 def build_services(settings: Settings | None = None, *, clock: Clock | None = None) -> Services:
@@ -41,3 +54,88 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     return Services(
         sessions=sessions, clock=clock, protocol=load_protocol(settings.toxbot_protocol or None)
     )
+
+
+def make_web_client(settings: Settings, *, backoff_s: float = 0.5) -> WebClient:
+    """The Slack Web API client: bot token, ``SLACK_API_URL``, and retries for what is transient.
+
+    Retried: 429 (after the ``Retry-After`` Slack gives), 500/502/503/504 and dropped or refused
+    connections, with exponential backoff from ``backoff_s``. Anything else (``channel_not_found``,
+    ``user_not_found``, a bad token) is permanent and raised at once for the caller to report.
+    """
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+        ServerErrorRetryHandler,
+    )
+    from slack_sdk.http_retry.builtin_interval_calculators import (
+        BackoffRetryIntervalCalculator,
+    )
+
+    class TransientServerErrors(ServerErrorRetryHandler):
+        """500, 502, 503 and 504 (the built-in handler retries 500 and 503 only)."""
+
+        def _can_retry(self, *, response: object = None, **_: object) -> bool:
+            return getattr(response, "status_code", None) in {500, 502, 503, 504}
+
+    backoff = BackoffRetryIntervalCalculator(backoff_factor=backoff_s)
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    base_url = settings.slack_api_url or SLACK_API_URL
+    return WebClient(
+        token=token,
+        base_url=base_url if base_url.endswith("/") else base_url + "/",
+        timeout=10,
+        retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=2),
+            TransientServerErrors(max_retry_count=2, interval_calculator=backoff),
+            ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
+        ],
+    )
+
+
+def create_app(
+    settings: Settings,
+    services: Services,
+    *,
+    web_client: WebClient | None = None,
+    executor: Executor | None = None,
+    metrics: Metrics | None = None,
+) -> App:
+    """The Slack app: bolt, the handlers of every surface, the middleware and the error handler.
+
+    ``process_before_response``: a listener's work is its reply, so bolt returns the listener's
+    ack as the HTTP response instead of acking first and polling (design §10); everything slow
+    is handed to the background ``executor`` (the thread posts, forms, the home tab).
+    Signatures are verified whenever a signing secret is configured (HTTP mode needs one).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    from zoneinfo import ZoneInfo
+
+    from slack_bolt import App
+
+    from bot.metrics import Metrics
+    from handlers import actions, commands, errors, home, messages, middleware, views
+    from handlers.delivery import Poster
+
+    client = web_client or make_web_client(settings)
+    metrics = metrics or Metrics()
+    executor = executor or ThreadPoolExecutor(POSTER_THREADS, thread_name_prefix="toxbot-post")
+    secret = settings.slack_signing_secret
+    app = App(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else None,
+        request_verification_enabled=secret is not None,
+        process_before_response=True,
+        token_verification_enabled=False,  # auth.test runs on the first request, not at import
+    )
+    poster = Poster(client=client, services=services, executor=executor, metrics=metrics)
+    zone = ZoneInfo(settings.toxbot_timezone)
+    middleware.register(app, services=services, metrics=metrics)
+    commands.register(app, services=services, poster=poster, zone=zone)
+    messages.register(app, services=services, poster=poster, zone=zone)
+    views.register(app, services=services, poster=poster, zone=zone)
+    actions.register(app, services=services, poster=poster, zone=zone)
+    home.register(app, services=services, poster=poster)
+    errors.register(app, services=services, poster=poster, metrics=metrics)
+    return app

@@ -1,0 +1,220 @@
+"""Everything toxbot sends to Slack, sent off the hot path by a background executor.
+
+A listener answers in its acknowledgement and hands the rest to :class:`Poster`: the full reply
+in the case's thread (creating the thread on the first post), a reply in a message's thread, an
+ephemeral note, a form (``views.open``), the App Home (``views.publish``). The acknowledgement
+never waits for a Web API round trip (design §2, §10).
+
+Failures: the ``WebClient`` already retries rate limits (honouring ``Retry-After``), server
+errors and dropped connections (``bot.app.make_web_client``). What still fails is permanent
+(``channel_not_found``, ``user_not_found``...): it is logged by method and error code only (never
+the payload: it carries clinical text) and counted, and the person who asked is told when there
+is a way to reach them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any, Final
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.metrics import Metrics
+from bot.replies import FormKind, FormRequest, Reply, Tone, Visibility
+from bot.services.api import Actor, Services
+from handlers.blocks import render_message
+from handlers.forms import assessment_form, dose_form
+
+log = logging.getLogger("toxbot.slack")
+
+# The permission a form needs before it opens: a forwarded button is checked for whoever presses.
+FORM_ACTIONS: Final = {FormKind.ASSESSMENT: "assessment.record", FormKind.DOSE: "dose.record"}
+MODAL_TITLE: Final = "toxbot"
+
+
+def message_view(reply: Reply) -> dict[str, Any]:
+    """A modal that shows ``reply`` (used to answer a form submission that recorded nothing)."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": MODAL_TITLE},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": render_message(reply)["blocks"],
+    }
+
+
+def notice(text: str) -> Reply:
+    """A one-line ephemeral warning from the Slack face itself (not from a use case)."""
+    return Reply(summary=text, visibility=Visibility.EPHEMERAL, tone=Tone.WARNING)
+
+
+class Poster:
+    """Sends replies, forms and the home tab on ``executor``; one instance per app."""
+
+    def __init__(
+        self, *, client: WebClient, services: Services, executor: Executor, metrics: Metrics
+    ) -> None:
+        self._client = client
+        self._services = services
+        self._executor = executor
+        self._metrics = metrics
+
+    # ----------------------------------------------------------------------------------------
+    # What listeners call: each returns at once; the work runs on the executor.
+
+    def to_case_thread(self, reply: Reply, *, key: str, channel: str | None, user: str) -> None:
+        """Post ``reply`` in its case's thread, once per ``key`` (a repeat posts nothing).
+
+        ``channel`` is where the request came from: the case's thread is opened there when the
+        case has neither a channel nor a thread yet; with no channel either, the user gets a DM.
+        """
+        self._submit(lambda: self._post_case_thread(reply, key, channel, user))
+
+    def in_thread(self, reply: Reply, *, channel: str, thread_ts: str, user: str) -> None:
+        """Post ``reply`` in a message's thread, or ephemerally there if it is only for ``user``."""
+        if reply.visibility is Visibility.EPHEMERAL:
+            self.ephemeral(reply, channel=channel, user=user, thread_ts=thread_ts)
+            return
+        self._submit(
+            lambda: self._call(
+                "chat.postMessage",
+                channel=channel,
+                thread_ts=thread_ts,
+                user=user,
+                **render_message(reply),
+            )
+        )
+
+    def ephemeral(
+        self, reply: Reply, *, channel: str | None, user: str, thread_ts: str | None = None
+    ) -> None:
+        """Show ``reply`` to ``user`` alone: ephemerally in ``channel``, else by direct message."""
+        self._submit(lambda: self._tell(reply, channel=channel, user=user, thread_ts=thread_ts))
+
+    def open_form(self, actor: Actor, form: FormRequest, *, trigger_id: str) -> None:
+        """Open the form for ``form`` once the actor's role allows what it records.
+
+        The role check runs now (it raises :class:`~bot.services.members.Denied`, audited, for
+        the error handler to explain); ``views.open`` runs on the executor within the trigger's
+        three seconds.
+        """
+        self._services.check_allowed(actor, FORM_ACTIONS[form.kind], form.case_code)
+        build = assessment_form if form.kind is FormKind.ASSESSMENT else dose_form
+        view = build(form.case_code)
+        self._submit(
+            lambda: self._call("views.open", user=actor.user, trigger_id=trigger_id, view=view)
+        )
+
+    def publish_home(self, user: str, view: dict[str, Any]) -> None:
+        """Publish the App Home ``view`` for ``user``."""
+        self._submit(lambda: self._call("views.publish", user=None, user_id=user, view=view))
+
+    def submit(self, job: Callable[[], object]) -> Future[None]:
+        """Run ``job`` on the executor, logging (never raising) what it fails with."""
+        return self._submit(job)
+
+    # ----------------------------------------------------------------------------------------
+    # What runs on the executor.
+
+    def _submit(self, job: Callable[[], object]) -> Future[None]:
+        def run() -> None:
+            try:
+                job()
+            except Exception as exc:  # the executor would swallow it silently otherwise
+                self._metrics.count("background_errors", error=type(exc).__name__)
+                log.error("background Slack job failed: %s", type(exc).__name__)
+
+        return self._executor.submit(run)
+
+    def _post_case_thread(self, reply: Reply, key: str, channel: str | None, user: str) -> None:
+        code = reply.case_code
+        if not self._services.first_delivery(f"post:{key}"):
+            return  # this request's reply is already in the thread (a replay or a retry)
+        if code is None:
+            self._tell(reply, channel=channel, user=user)
+            return
+        thread = self._services.case_thread(code)
+        target = thread.channel or channel
+        if thread.ts is None and target is not None:
+            root = Reply(
+                summary=f"{code}: toxbot case thread (decision support; the treating team decides)",
+                visibility=Visibility.THREAD,
+                case_code=code,
+            )
+            posted = self._call(
+                "chat.postMessage", channel=target, user=user, **render_message(root)
+            )
+            if posted is not None:
+                thread = self._services.claim_case_thread(code, target, str(posted["ts"]))
+        if thread.channel is None or thread.ts is None:
+            self._direct(reply, user)
+            return
+        sent = self._call(
+            "chat.postMessage",
+            channel=thread.channel,
+            thread_ts=thread.ts,
+            user=user,
+            **render_message(reply),
+        )
+        if sent is None:
+            self._tell(
+                notice(f"The reply for {code} could not be posted in its thread: see the log."),
+                channel=channel,
+                user=user,
+            )
+
+    def _tell(
+        self, reply: Reply, *, channel: str | None, user: str, thread_ts: str | None = None
+    ) -> None:
+        if channel is not None:
+            extra = {"thread_ts": thread_ts} if thread_ts else {}
+            sent = self._call(
+                "chat.postEphemeral",
+                channel=channel,
+                user=user,
+                tell=False,
+                **extra,
+                **render_message(reply),
+            )
+            if sent is not None:
+                return
+        self._direct(reply, user)
+
+    def _direct(self, reply: Reply, user: str) -> None:
+        opened = self._call("conversations.open", user=None, tell=False, users=user)
+        if opened is None:
+            return
+        self._call(
+            "chat.postMessage",
+            user=None,
+            tell=False,
+            channel=str(opened["channel"]["id"]),
+            **render_message(reply),
+        )
+
+    def _call(
+        self, method: str, *, user: str | None, tell: bool = True, **arguments: Any
+    ) -> Any | None:
+        """Call the Web API; on a permanent failure log it, count it, and return None.
+
+        ``user``: who to tell about the failure (with ``tell``); the payload is never logged.
+        """
+        if method == "chat.postEphemeral" and user is not None:
+            arguments["user"] = user
+        try:
+            response = self._client.api_call(method, json=arguments)
+            self._metrics.count("webapi_calls", method=method)
+            return response
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown")) if exc.response else "unknown"
+        except SlackClientError as exc:
+            error = type(exc).__name__
+        except OSError as exc:  # connection refused or reset after the retries gave up
+            error = type(exc).__name__
+        self._metrics.count("webapi_errors", method=method, error=error)
+        log.warning("Slack Web API %s failed: %s", method, error)
+        if tell and user is not None and method != "chat.postEphemeral":
+            self._direct(notice(f"toxbot could not complete a Slack request ({error})."), user)
+        return None

@@ -1,0 +1,70 @@
+"""Global middleware: who is acting, and deliveries Slack repeats.
+
+* **Actor.** Every request gets an :class:`~bot.services.api.Actor` (the Slack user and the
+  surface) on its context, so every listener passes the same actor to the services, which check
+  the role.
+* **Event dedupe.** Slack retries an event it thinks was lost (``X-Slack-Retry-Num`` 1-3) and
+  may deliver one twice. The first delivery of an ``event_id`` claims it in ``processed_event``;
+  a later one is acknowledged and dropped before any listener runs. If handling the first one
+  fails, the error handler forgets the claim, so Slack's retry is handled after all. Writes carry
+  the event id as their idempotency key as well, so even a race stores once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+
+from bot.metrics import Metrics
+from bot.services.api import Actor, Services
+from handlers.context import ACTOR, DELIVERY_KEY, source_of
+
+log = logging.getLogger("toxbot.slack")
+
+PURGE_EVERY_S = 3600.0  # processed_event rows older than a day go about once an hour
+
+
+def register(app: App, *, services: Services, metrics: Metrics) -> None:
+    """Install the actor and dedupe middleware on ``app`` (actor first)."""
+    last_purge = [time.monotonic()]
+
+    @app.middleware
+    def actor_context(context: BoltContext, body: dict[str, Any], next: Callable[[], None]) -> None:
+        user = context.user_id or ""
+        context[ACTOR] = Actor(user, source_of(body))
+        next()
+
+    @app.middleware
+    def dedupe_events(
+        request: BoltRequest,
+        context: BoltContext,
+        body: dict[str, Any],
+        next: Callable[[], None],
+    ) -> BoltResponse | None:
+        event_id = body.get("event_id")
+        if body.get("type") != "event_callback" or not isinstance(event_id, str):
+            next()
+            return None
+        retry = _header(request, "x-slack-retry-num")
+        if retry is not None:
+            metrics.count("slack_retries", reason=_header(request, "x-slack-retry-reason") or "")
+        key = f"event:{event_id}"
+        if not services.first_delivery(key):
+            metrics.count("duplicates_dropped", kind="event")
+            log.info("dropped a repeated delivery of an event (retry %s)", retry or "0")
+            return BoltResponse(status=200, body="")
+        context[DELIVERY_KEY] = key
+        if time.monotonic() - last_purge[0] > PURGE_EVERY_S:
+            last_purge[0] = time.monotonic()
+            services.purge_deliveries()
+        next()
+        return None
+
+
+def _header(request: BoltRequest, name: str) -> str | None:
+    values = request.headers.get(name)
+    return values[0] if values else None
