@@ -159,3 +159,40 @@ def _assert_round_trip(parsed: Any, original: Any, where: str) -> None:
             _assert_round_trip(got, given, f"{where}[{index}]")
     else:
         assert parsed == original, f"{where}: {original!r} became {parsed!r}"
+
+
+def submission(view: Mapping[str, Any], answers: Mapping[str, Any]) -> dict[str, Any]:
+    """``view`` as Slack sends it back on submit, with ``answers`` (block id → value) filled in.
+
+    Every input block gets a state entry, empty ones too, as Slack sends them. A select or radio
+    answer is an option value and must be one the view offers (so a test cannot pass by answering
+    something the form never shows); checkboxes take a list of values; number and text boxes a
+    string; a date-time picker a Unix time.
+    """
+    values: dict[str, Any] = {}
+    unknown = set(answers)
+    for block in view.get("blocks", []):
+        if block.get("type") != "input":
+            continue
+        block_id, element = block["block_id"], block["element"]
+        kind, answer = element["type"], answers.get(block_id)
+        unknown.discard(block_id)
+        entry: dict[str, Any] = {"type": kind}
+        if kind in {"static_select", "radio_buttons"}:
+            entry["selected_option"] = None if answer is None else _offered(element, answer)
+        elif kind == "checkboxes":
+            entry["selected_options"] = [_offered(element, value) for value in answer or []]
+        elif kind == "datetimepicker":
+            entry["selected_date_time"] = answer
+        else:
+            entry["value"] = answer
+        values[block_id] = {element["action_id"]: entry}
+    assert not unknown, f"the view has no input blocks {sorted(unknown)}"
+    return {**view, "id": "V0TESTVIEW", "hash": "1700000000.abc", "state": {"values": values}}
+
+
+def _offered(element: Mapping[str, Any], value: str) -> dict[str, Any]:
+    for option in element.get("options", []):
+        if option["value"] == value:
+            return dict(option)
+    raise AssertionError(f"{value!r} is not an option of {element.get('action_id')}")
