@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_case_parsers(commands)
     add_audit_parser(commands)
     add_console_parsers(commands)
+    commands.add_parser(
+        "serve",
+        help="run the Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP on TOXBOT_PORT",
+        description="Run the Slack app. With SLACK_APP_TOKEN set it connects over Socket Mode "
+        "(no public URL); otherwise it serves HTTP on TOXBOT_PORT: POST /slack/events (signed "
+        "with SLACK_SIGNING_SECRET), GET /healthz and GET /metrics. Needs SLACK_BOT_TOKEN.",
+    )
     return parser
 
 
@@ -114,6 +121,11 @@ def _run(argv: Sequence[str] | None) -> int:
         from bot.console import run_bot
 
         return run_bot(sys.stdout, sys.stderr)
+    if args.command == "serve":
+        from bot.serve import serve
+        from bot.settings import Settings
+
+        return serve(Settings())
     if args.command == "demo":
         from bot.demo import run_demo
 
