@@ -248,7 +248,7 @@ def assessment_replies(
     )
     sections: list[Section] = []
     if advice.banner:
-        sections.append(Section("UNAPPROVED PROTOCOL", (advice.banner,)))
+        sections.append(Section(None, (advice.banner,)))
     sections.append(
         Section(
             None,
@@ -306,7 +306,7 @@ def dose_replies(
         tone=Tone.WARNING if flagged else Tone.INFO,
         case_code=code,
     )
-    sections = [Section("UNAPPROVED PROTOCOL", (banner,))] if banner else []
+    sections = [Section(None, (banner,))] if banner else []
     sections.append(ledger)
     if said:
         sections.append(Section("Read as", tuple(said)))
