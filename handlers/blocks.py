@@ -80,7 +80,8 @@ def render_message(reply: Reply) -> dict[str, Any]:
     The fallback is the escaped one-line summary (what notifications and screen readers show);
     the blocks hold everything, within Block Kit's limits whatever the reply's size.
     """
-    actions = list(_actions_blocks(reply.buttons))
+    # Buttons never crowd out the reply: at least the summary and the "more" line stay.
+    actions = list(_actions_blocks(reply.buttons))[: MAX_MESSAGE_BLOCKS - 2]
     room = MAX_MESSAGE_BLOCKS - len(actions)
     content = [_summary_block(reply), *_section_blocks(reply.sections)]
     if len(content) > room:
@@ -128,7 +129,11 @@ def _packed_blocks(sections: Sequence[Section]) -> Iterator[dict[str, Any]]:
         if lines and (section.heading or section.lines or section.context):
             lines.append("")  # a blank line between sections
         lines.extend(_section_lines(section))
-        lines.extend(f"_({escape_mrkdwn(line.strip())})_" for line in section.context)
+        lines.extend(
+            f"_({escape_mrkdwn(' '.join(line.split()))})_"
+            for line in section.context
+            if line.strip()
+        )
     for text in _chunks(lines, MAX_SECTION_TEXT):
         yield _section(text)
 

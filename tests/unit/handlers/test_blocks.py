@@ -254,6 +254,25 @@ def test_buttons_keep_slack_limits_and_never_act_on_a_cut_case_code() -> None:
     assert all(len(e["text"]["text"]) <= 75 for b in actions for e in b["elements"])
 
 
+def test_even_a_flood_of_buttons_leaves_room_for_the_reply() -> None:
+    flood = tuple(Button(ActionId.SUMMARY, "Summary", f"CT-{n:04d}") for n in range(60))
+    sections = tuple(Section(f"Item {n}", ("y" * 2900,)) for n in range(10))
+    payload = render_message(Reply(summary="CRS 2", sections=sections, buttons=flood))
+    assert_valid_message(payload)
+    blocks = payload["blocks"]
+    assert blocks[0]["text"]["text"] == "CRS 2"
+    assert blocks[1]["text"]["text"].startswith("… more in the summary")
+    assert [b["type"] for b in blocks[2:]] == ["actions"] * 48
+
+
+def test_packed_context_lines_stay_on_one_italic_line() -> None:
+    sections = tuple(Section(f"Item {n}", ("x",), ("S1\np.4", "  ")) for n in range(30))
+    payload = render_message(Reply(summary="x", sections=sections))
+    assert_valid_message(payload)
+    assert "_(S1 p.4)_" in all_text(payload)
+    assert "_()_" not in all_text(payload)
+
+
 # ---------------------------------------------------------------------------------------------
 # Any reply at all
 
