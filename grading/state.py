@@ -9,7 +9,7 @@ after tocilizumab is graded CRS 3 without anyone typing ``treated=yes``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -31,13 +31,31 @@ from grading.result import Status, ToxicityGrade
 DAY: Final = timedelta(hours=24)
 
 
-def derive_state(history: CaseHistory, protocol: Protocol, now: datetime) -> CaseState:
-    """The case's state at ``now``: grades and trend, doses against limits, refractory flags."""
+def derive_state(
+    history: CaseHistory,
+    protocol: Protocol,
+    now: datetime,
+    *,
+    previous: CaseState | None = None,
+) -> CaseState:
+    """The case's state at ``now``: grades and trend, doses against limits, refractory flags.
+
+    ``previous`` is an earlier state of the same case, kept by a caller that records one
+    assessment after another. An assessment graded there is reused, not graded again, when
+    nothing it was graded with has changed: the same assessment object, the same patient facts
+    and the same derived prior treatment (D13). The result is the same as without it; a new
+    assessment on a long case then costs one grading instead of the whole history's.
+    """
     assessments = sorted((a for a in history.assessments if a.at <= now), key=lambda a: a.at)
     doses = tuple(sorted((d for d in history.doses if d.at <= now), key=lambda d: d.at))
     labs = tuple(sorted((lab for lab in history.labs if lab.at <= now), key=lambda lab: lab.at))
 
-    graded, treated_at = _grade_history(history, assessments, doses)
+    reusable = (
+        {id(g.assessment): g for g in previous.assessments}
+        if previous is not None and previous.patient == history.patient
+        else {}
+    )
+    graded, treated_at = _grade_history(history, assessments, doses, reusable)
     crs = _course(graded, "crs")
     icans = _course(graded, "icans")
     ledger = tocilizumab_ledger(doses, protocol.drugs.tocilizumab, now)
@@ -80,9 +98,17 @@ def lower_bound(result: ToxicityGrade | None) -> int | None:
 
 
 def _grade_history(
-    history: CaseHistory, assessments: Sequence[_Timed], doses: Sequence[Dose]
+    history: CaseHistory,
+    assessments: Sequence[_Timed],
+    doses: Sequence[Dose],
+    reusable: Mapping[int, GradedAssessment],
 ) -> tuple[tuple[GradedAssessment, ...], datetime | None]:
-    """Grade each assessment with the case's facts and the prior CRS treatment it had (D13)."""
+    """Grade each assessment with the case's facts and the prior CRS treatment it had (D13).
+
+    ``reusable`` maps ``id(assessment)`` to its grading in an earlier state with the same
+    patient. The only other input of a grading is the prior-treatment fact, True when derived or
+    else the assessment's own value, so equal flags mean equal inputs and the grading stands.
+    """
     patient = history.patient
     treatments = [d for d in doses if d.drug in CRS_TREATMENTS]
     onset: datetime | None = None
@@ -92,6 +118,16 @@ def _grade_history(
         if onset is not None and treated_at is None:
             treated_at = next((d.at for d in treatments if d.at >= onset), None)
         derived = treated_at is not None and treated_at <= assessment.at
+        known = reusable.get(id(assessment))
+        if (
+            known is not None
+            and known.assessment is assessment
+            and known.prior_crs_treatment == (derived or bool(assessment.prior_crs_treatment))
+        ):
+            graded.append(known)
+            if onset is None and (lower_bound(known.result.crs) or 0) >= 1:
+                onset = assessment.at
+            continue
         facts: dict[str, object] = {
             "prior_crs_treatment": True if derived else assessment.prior_crs_treatment,
             "age_years": _first(assessment.age_years, patient.age_years),

@@ -1,19 +1,23 @@
 """The database engine and sessions: SQLite embedded by default, PostgreSQL in production.
 
 SQLite gets WAL (readers never block the writer), a busy timeout (a second writer waits instead
-of failing) and foreign keys on, on every connection. Nothing connects until asked.
+of failing) and foreign keys on, on every connection. PostgreSQL connections that sat idle are
+pinged before use. Nothing connects until asked.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+IDLE_BEFORE_PING_S = 2.0  # a pooled connection idle this long is pinged before use
 
 
 def make_engine(url: str, **options: Any) -> Engine:
@@ -26,7 +30,37 @@ def make_engine(url: str, **options: Any) -> Engine:
         engine = create_engine(url, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **options)
+    engine = create_engine(url, **options)
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Ping a pooled connection that has sat idle, so a restarted server costs no failed call.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip on each use case, most
+    of them moments after the last. A connection used within :data:`IDLE_BEFORE_PING` is trusted;
+    if it has died all the same, the call fails as "not recorded" and the pool is invalidated,
+    so the next call connects afresh. Raising ``DisconnectionError`` here makes the pool replace
+    the connection and try again.
+    """
+    idle_since = record.info.get("checked_in_at")
+    if idle_since is not None and time.monotonic() - idle_since < IDLE_BEFORE_PING_S:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()
+    except Exception as exc:  # any failure of a ping means a dead connection
+        raise DisconnectionError(f"stale connection: {type(exc).__name__}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -89,6 +89,9 @@ class Case(Base):
     created_by: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    # Bumped by every write to the case's history: a cached copy of the history is current
+    # exactly when its revision matches (bot.services.state_cache).
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     assessments: Mapped[list[Assessment]] = relationship(
         back_populates="case", order_by="Assessment.assessed_at"

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,7 @@ from bot.services.errors import NotRecorded
 from bot.services.history import assessment_inputs, load_history
 from bot.services.members import Denied, Role, authorize, set_role
 from bot.services.reminder_plan import plan_reminders
+from bot.services.state_cache import CachedCase, StateCache
 from bot.services.threads import CaseThread
 from grading.assessment import Assessment
 from grading.case import (
@@ -49,7 +50,8 @@ from grading.state import derive_state
 from grading.version import ENGINE_VERSION
 
 # Compiled once and cached: the values go in as parameters, not into the statement.
-_INSERT_ASSESSMENT: Final = insert(models.Assessment).returning(models.Assessment.id)
+_ASSESSMENTS: Final = cast(Table, models.Assessment.__table__)
+_INSERT_ASSESSMENT: Final = insert(_ASSESSMENTS).returning(_ASSESSMENTS.c.id)
 FUTURE_SKEW: Final = timedelta(minutes=5)  # clocks drift; an assessment "at 14:31" at 14:29 is fine
 
 
@@ -114,6 +116,7 @@ class Services:
         self._clock = clock
         self.protocol = protocol
         self._code_source = code_source
+        self._states = StateCache()
 
     # ----------------------------------------------------------------------------------------
     # Cases
@@ -179,7 +182,7 @@ class Services:
         with self._transaction() as session:
             role = self._authorize(session, actor, "case.view", code, now)
             case = case_store.get_case(session, code)
-            state = derive_state(load_history(session, case), self.protocol, now)
+            state = self._state(session, case, now)
             self._audit(session, actor, role, now, "case.view", case.code, "case", case.code, {})
             return CaseView(case, state, advise(state, self.protocol, now))
 
@@ -187,8 +190,7 @@ class Services:
         """The state of a case at ``now`` (no role check: for the bot's own use, e.g. reminders)."""
         moment = now or self._clock.now()
         with self._transaction() as session:
-            case = case_store.get_case(session, code)
-            return derive_state(load_history(session, case), self.protocol, moment)
+            return self._state(session, case_store.get_case(session, code), moment)
 
     # ----------------------------------------------------------------------------------------
     # Recording
@@ -218,13 +220,13 @@ class Services:
                 if existing is not None:
                     return self._replay_assessment(session, existing, now)
                 case = case_store.active_case(session, code)
-                history = load_history(session, case)
+                history, previous = self._written_before(session, case)
                 history = history.model_copy(update={"assessments": (*history.assessments, timed)})
-                state = derive_state(history, self.protocol, max(now, moment))
+                state = derive_state(history, self.protocol, max(now, moment), previous=previous)
                 graded = next(g for g in reversed(state.assessments) if g.assessment is timed)
                 advice = advise(state, self.protocol, max(now, moment))
                 values = _assessment_row(case, timed, graded, actor, note, key, self.protocol, now)
-                row_id = session.execute(_INSERT_ASSESSMENT, values).scalar_one()
+                row_id = session.connection().execute(_INSERT_ASSESSMENT, values).scalar_one()
                 self._audit(
                     session,
                     actor,
@@ -237,7 +239,10 @@ class Services:
                     {"crs": values["crs_grade"], "icans": values["icans_grade"], "key": key},
                 )
                 plan_reminders(session, case, advice, at=now)
-                return RecordedAssessment(case.code, row_id, graded, advice, created=True)
+                recorded = RecordedAssessment(case.code, row_id, graded, advice, created=True)
+                kept = CachedCase(case.revision, history, state)
+            self._states.put(case.id, kept)  # committed: the copy is now the database's
+            return recorded
         except IntegrityError:
             # The same key committed by a concurrent call first: return that one (no-op).
             with self._transaction() as session:
@@ -266,9 +271,9 @@ class Services:
                 if existing is not None:
                     return self._replay_dose(session, existing, now)
                 case = case_store.active_case(session, code)
-                history = load_history(session, case)
+                history, previous = self._written_before(session, case)
                 history = history.model_copy(update={"doses": (*history.doses, dose)})
-                state = derive_state(history, self.protocol, max(now, dose.at))
+                state = derive_state(history, self.protocol, max(now, dose.at), previous=previous)
                 flags = tuple(
                     breach
                     for breach in state.tocilizumab.limit_breaches
@@ -298,7 +303,10 @@ class Services:
                     str(row.id),
                     {"drug": row.drug, "dose_mg": row.dose_mg, "flags": len(flags), "key": key},
                 )
-                return RecordedDose(case.code, row.id, flags, state, created=True)
+                recorded_dose = RecordedDose(case.code, row.id, flags, state, created=True)
+                kept = CachedCase(case.revision, history, state)
+            self._states.put(case.id, kept)
+            return recorded_dose
         except IntegrityError:
             with self._transaction() as session:
                 existing = _by_key(session, models.Dose, key)
@@ -439,6 +447,26 @@ class Services:
             object_id=object_id,
             detail=detail,
         )
+
+    def _written_before(
+        self, session: Session, case: case_store.LockedCase
+    ) -> tuple[CaseHistory, CaseState | None]:
+        """The history as it was before this transaction's write, and a state to build on.
+
+        ``case`` came from :func:`case_store.active_case`, which bumped its revision: the copy
+        kept after the last committed write is current when it is one revision behind.
+        """
+        cached = self._states.get(case.id, case.revision - 1)
+        if cached is not None:
+            return cached.history, cached.state
+        return load_history(session, case), None
+
+    def _state(self, session: Session, case: models.Case, now: datetime) -> CaseState:
+        """The case's state at ``now``, from the kept copy when it is current."""
+        cached = self._states.get(case.id, case.revision)
+        if cached is not None:
+            return derive_state(cached.history, self.protocol, now, previous=cached.state)
+        return derive_state(load_history(session, case), self.protocol, now)
 
     def _moment(self, at: datetime | None, now: datetime) -> datetime:
         if at is None:
@@ -637,7 +665,7 @@ def _by_key(session: Session, model: Any, key: str) -> Any:
 
 
 def _assessment_row(
-    case: models.Case,
+    case: case_store.LockedCase,
     timed: TimedAssessment,
     graded: GradedAssessment,
     actor: Actor,

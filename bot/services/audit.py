@@ -39,9 +39,9 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import Row, select, text
+from sqlalchemy import Connection, Row, Table, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.db.models import AuditEvent
@@ -98,35 +98,52 @@ def record_audit(
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("naive datetime: audit events need a timezone-aware moment")
     facts = _structured(detail)
-    event = AuditEvent(
-        at=at.astimezone(UTC),
-        actor=actor,
-        role=role,
-        action=action,
-        case_code=case_code,
-        object_type=object_type,
-        object_id=object_id,
-        source=source,
-        detail=facts,
-    )
-    dialect = session.get_bind(mapper=AuditEvent).dialect.name
+    values: dict[str, Any] = {
+        "at": at.astimezone(UTC),
+        "actor": actor,
+        "role": role,
+        "action": action,
+        "case_code": case_code,
+        "object_type": object_type,
+        "object_id": object_id,
+        "source": source,
+        "detail": facts,
+    }
+    connection = session.connection(bind_arguments={"mapper": AuditEvent})
+    dialect = connection.dialect.name
     if dialect == "postgresql":
-        _lock_chain(session)
-        event.prev_hash = _last_hash(session)
-        event.hash = event_hash(event)
-        session.add(event)
-        session.flush()
+        _lock_chain(connection)
+        values["prev_hash"] = connection.execute(_LAST_HASH).scalar() or GENESIS
+        values["hash"] = _digest(values)
+        values["id"] = connection.execute(_INSERT_EVENT, values).scalar_one()
     elif dialect == "sqlite":
         placeholder = uuid.uuid4().hex * 2  # 64 characters, unique until the real hash is known
-        event.prev_hash = event.hash = placeholder
-        session.add(event)
-        session.flush()  # the INSERT takes SQLite's write lock, held until the caller commits
-        event.prev_hash = _last_hash(session, before=event.id)
-        event.hash = event_hash(event)
-        session.flush()
+        # The INSERT takes SQLite's write lock, held until the caller commits.
+        values["id"] = connection.execute(
+            _INSERT_EVENT, {**values, "prev_hash": placeholder, "hash": placeholder}
+        ).scalar_one()
+        values["prev_hash"] = (
+            connection.execute(_LAST_HASH_BEFORE, {"before": values["id"]}).scalar() or GENESIS
+        )
+        values["hash"] = _digest(values)
+        connection.execute(
+            _LINK_EVENT, {"row": values["id"], "prev": values["prev_hash"], "new": values["hash"]}
+        )
     else:
         raise RuntimeError(f"the audit chain cannot be serialised on {dialect!r}")
-    return event
+    return AuditEvent(**values)
+
+
+_EVENTS: Final = cast(Table, AuditEvent.__table__)
+# Built once: every audited call executes them, with parameters, and never compiles them again.
+_INSERT_EVENT: Final = insert(_EVENTS).returning(_EVENTS.c.id)
+_LAST_HASH: Final = select(_EVENTS.c.hash).order_by(_EVENTS.c.id.desc()).limit(1)
+_LAST_HASH_BEFORE: Final = _LAST_HASH.where(_EVENTS.c.id < bindparam("before"))
+_LINK_EVENT: Final = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("row"))
+    .values(prev_hash=bindparam("prev"), hash=bindparam("new"))
+)
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -221,9 +238,9 @@ def _keys(value: object, prefix: str) -> Iterator[tuple[str, str]]:
             yield from _keys(item, prefix)
 
 
-def _lock_chain(session: Session) -> None:
+def _lock_chain(connection: Connection) -> None:
     """Take the chain's advisory lock (PostgreSQL) and refuse snapshot isolation."""
-    isolation = session.execute(
+    isolation = connection.execute(
         text("SELECT current_setting('transaction_isolation'), pg_advisory_xact_lock(:key)"),
         {"key": CHAIN_LOCK_KEY},
     ).scalar_one()
@@ -232,14 +249,6 @@ def _lock_chain(session: Session) -> None:
             f"audit events need READ COMMITTED, not {isolation.upper()}: a snapshot taken "
             "before the chain lock would read a stale last hash and fork the chain"
         )
-
-
-def _last_hash(session: Session, before: int | None = None) -> str:
-    """The hash of the newest row (below id ``before``), or GENESIS when there is none."""
-    query = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    if before is not None:
-        query = query.where(AuditEvent.id < before)
-    return session.scalar(query) or GENESIS
 
 
 def _digest(fields: Mapping[Any, Any]) -> str:

@@ -7,12 +7,13 @@ its own label, which is checked so it cannot be an MRN, a date or a name.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Final, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import models
@@ -140,12 +141,49 @@ def get_case(session: Session, code: str, *, for_update: bool = False) -> models
     return case
 
 
-def active_case(session: Session, code: str) -> models.Case:
-    """The case, locked, refusing a closed one: writes go only to active cases."""
-    case = get_case(session, code, for_update=True)
-    if case.status != "active":
-        raise CaseClosed(case.code)
-    return case
+@dataclass(frozen=True, slots=True)
+class LockedCase:
+    """An active case as a write sees it: locked for the transaction, revision already bumped."""
+
+    id: int
+    code: str
+    revision: int
+    nurses: tuple[str, ...]
+    product: str
+    infused_at: datetime
+    weight_kg: float
+    age_years: float | None
+    developmental_delay: bool | None
+    baseline_capd: int | None
+
+
+_CASES: Final = cast(Table, models.Case.__table__)
+_LOCK_FOR_WRITE: Final = (
+    update(_CASES)
+    .where(_CASES.c.code == bindparam("wanted"))
+    .values(revision=_CASES.c.revision + 1)
+    .returning(_CASES.c.status, *(_CASES.c[name] for name in LockedCase.__slots__))
+)
+
+
+def active_case(session: Session, code: str) -> LockedCase:
+    """The case, locked for this transaction with its revision bumped; a closed one is refused.
+
+    Every caller writes to the case, so one ``UPDATE ... RETURNING`` takes the row lock (writers
+    to one case queue here, and each then reads the history the one before committed), marks the
+    history as changed for every process's cached copy, and reads the row: one round trip.
+    """
+    wanted = code.strip().upper()
+    row = session.connection().execute(_LOCK_FOR_WRITE, {"wanted": wanted}).first()
+    if row is None:
+        raise CaseNotFound(wanted)
+    if row.status != "active":
+        raise CaseClosed(wanted)
+    values = row._mapping
+    return LockedCase(
+        **{name: values[name] for name in LockedCase.__slots__ if name != "nurses"},
+        nurses=tuple(values["nurses"] or ()),
+    )
 
 
 def list_cases(session: Session, *, status: str | None = None) -> list[models.Case]:
@@ -190,7 +228,8 @@ def close_case(
         raise InputError(
             [FieldError("cause", attributed_to, "only a death has a cause", "outcome=death")]
         )
-    case = active_case(session, code)
+    locked = active_case(session, code)
+    case = session.get_one(models.Case, locked.id, populate_existing=True)
     case.status = "closed"
     case.outcome = chosen.value
     case.death_attributed_to = attribution.value if attribution else None

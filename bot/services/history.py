@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bot.db import models
+from bot.services.cases import LockedCase
 from grading.assessment import (
     AttributableFinding,
     CerebralEdema,
@@ -47,7 +48,7 @@ _ENUMS: Final[dict[str, type[Any]]] = {
 }
 
 
-def patient_of(case: models.Case) -> Patient:
+def patient_of(case: models.Case | LockedCase) -> Patient:
     """The patient facts the engine needs; nothing that identifies anyone."""
     return Patient(
         age_years=case.age_years,
@@ -122,7 +123,7 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def load_history(session: Session, case: models.Case) -> CaseHistory:
+def load_history(session: Session, case: models.Case | LockedCase) -> CaseHistory:
     """Everything recorded for a case, in time order, as the engine's values.
 
     Only the columns the engine reads are selected: the stored results (large JSON) are not.

@@ -8,12 +8,13 @@ dispatcher that delivers them comes with the reminders issue; the rows are the t
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import models
+from bot.services.cases import LockedCase
 from grading.guidance_types import Advice
 
 POLICY_VERSION: Final = "cadence-2026.1"
@@ -23,20 +24,31 @@ REFRACTORY_REVIEW: Final = "refractory_review"
 OPEN: Final = ("pending", "snoozed", "sent", "escalated")
 
 
+_REMINDERS: Final = cast(Table, models.Reminder.__table__)
+# Built once: the hot path executes them with parameters and never compiles them again.
+_RESOLVE: Final = (
+    update(_REMINDERS)
+    .where(
+        _REMINDERS.c.case_id == bindparam("case"),
+        _REMINDERS.c.kind.in_((REASSESS_VITALS, REASSESS_NEURO)),
+        _REMINDERS.c.state.in_(OPEN),
+    )
+    .values(state="resolved", updated_at=bindparam("at"), version=_REMINDERS.c.version + 1)
+)
+_OPEN_REVIEWS: Final = select(_REMINDERS.c.id).where(
+    _REMINDERS.c.case_id == bindparam("case"),
+    _REMINDERS.c.kind == REFRACTORY_REVIEW,
+    _REMINDERS.c.state.in_(OPEN),
+)
+_INSERT: Final = insert(_REMINDERS)
+
+
 def plan_reminders(
-    session: Session, case: models.Case, advice: Advice, *, at: datetime
+    session: Session, case: LockedCase, advice: Advice, *, at: datetime
 ) -> list[dict[str, Any]]:
     """Resolve the open reassessments of ``case`` and add the next ones; return those added."""
-    session.execute(
-        update(models.Reminder)
-        .where(
-            models.Reminder.case_id == case.id,
-            models.Reminder.kind.in_((REASSESS_VITALS, REASSESS_NEURO)),
-            models.Reminder.state.in_(OPEN),
-        )
-        .values(state="resolved", updated_at=at, version=models.Reminder.version + 1)
-        .execution_options(synchronize_session=False)  # no loaded reminders to keep in step
-    )
+    connection = session.connection()
+    connection.execute(_RESOLVE, {"case": case.id, "at": at})
     upcoming = advice.next_reassessment
     due: list[tuple[str, datetime, str | None]] = []
     nurse = case.nurses[0] if case.nurses else None
@@ -44,18 +56,9 @@ def plan_reminders(
         due.append((REASSESS_VITALS, upcoming.vitals_at, nurse))
     if upcoming.neuro_at is not None:
         due.append((REASSESS_NEURO, upcoming.neuro_at, nurse))
-    if upcoming.reviews_at:
-        already = set(
-            session.scalars(
-                select(models.Reminder.due_at).where(
-                    models.Reminder.case_id == case.id,
-                    models.Reminder.kind == REFRACTORY_REVIEW,
-                    models.Reminder.state.in_(OPEN),
-                )
-            )
-        )
-        if not already:  # one flag, one set of reviews (D16)
-            due.extend((REFRACTORY_REVIEW, moment, None) for moment in upcoming.reviews_at)
+    # One flag, one set of reviews (D16): none while the last flag's are still open.
+    if upcoming.reviews_at and connection.execute(_OPEN_REVIEWS, {"case": case.id}).first() is None:
+        due.extend((REFRACTORY_REVIEW, moment, None) for moment in upcoming.reviews_at)
     rows = [
         {
             "case_id": case.id,
@@ -73,5 +76,5 @@ def plan_reminders(
         for kind, moment, recipient in due
     ]
     if rows:
-        session.connection().execute(insert(models.Reminder), rows)
+        connection.execute(_INSERT, rows)
     return rows

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.db.migrate import head_revision
+
 TOXBOT = Path(sys.executable).parent / "toxbot"
 
 
@@ -32,7 +34,7 @@ def toxbot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_new_list_show_close_and_verify(env: dict[str, str]) -> None:
     upgraded = toxbot(env, "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "revision 0001" in upgraded.stdout
+    assert f"revision {head_revision()}" in upgraded.stdout
 
     created = toxbot(
         env,

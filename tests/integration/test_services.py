@@ -13,9 +13,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from bot.db import models
 from bot.protocol_files import load_protocol
@@ -381,3 +382,107 @@ def test_a_database_that_is_down_gives_not_recorded_and_the_next_call_works(
     outage["down"] = False
     assert assess(services, code).created
     assert count(sessions, models.Assessment) == 1
+
+
+def _restart_server_side(database: Engine) -> None:
+    """Kill every server connection to this database, from outside its pool, as a restart does."""
+    outsider = create_engine(database.url.render_as_string(hide_password=False), poolclass=NullPool)
+    with outsider.connect() as connection:
+        killed = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    outsider.dispose()
+    assert killed >= 1  # the pooled connection the services used
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_connection_idle_past_the_threshold_is_pinged_and_replaced_after_a_restart(
+    services: Services,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    database: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code = new_case(services, clock)
+    assess(services, code)
+    monkeypatch.setattr("bot.db.engine.IDLE_BEFORE_PING_S", 0.0)  # every connection counts as idle
+    _restart_server_side(database)
+    assert assess(services, code).created  # the ping found the dead connection; no failed call
+    assert count(sessions, models.Assessment) == 2
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_recently_used_connection_that_died_fails_once_as_not_recorded_then_works(
+    services: Services,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    database: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code = new_case(services, clock)
+    assess(services, code)
+    monkeypatch.setattr("bot.db.engine.IDLE_BEFORE_PING_S", 3600.0)  # trusted: never pinged
+    _restart_server_side(database)
+    with pytest.raises(NotRecorded):
+        assess(services, code)
+    assert assess(services, code).created  # the pool was invalidated: a fresh connection
+    assert count(sessions, models.Assessment) == 2
+
+
+# --- the per-process copy of a case's history ----------------------------------------------------
+
+
+def _state_facts(state: Any) -> tuple[Any, ...]:
+    return (
+        [(g.at, g.result, g.prior_crs_treatment) for g in state.assessments],
+        state.doses,
+        state.labs,
+        state.crs,
+        state.icans,
+        state.tocilizumab,
+        state.steroids,
+        state.refractory,
+    )
+
+
+def test_the_kept_copy_gives_the_state_a_fresh_load_gives(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """D13 through the cache: a dose entered late regrades the assessments after it."""
+    code = new_case(services, clock)
+    for line in ("temp=39.1 o2=ra ice=10", "temp=38.2 bp=low o2=ra ice=10"):
+        clock.advance(hours=2)
+        assess(services, code, line)
+    clock.advance(hours=1)
+    services.record_dose(
+        NURSE,
+        code,
+        {"drug": "tocilizumab", "dose_mg": 560, "at": clock.moment - timedelta(hours=2)},
+    )
+    clock.advance(hours=1)
+    assess(services, code, "temp=37.0 o2=nc:2 ice=10")
+    services.record_labs(NURSE, code, [{"analyte": "crp", "value": 80, "unit": "mg/L"}])
+    clock.advance(hours=1)
+    assess(services, code, "temp=38.9 bp=low o2=ra ice=9")
+    warm = services.case_state(code)
+    cold = Services(sessions=sessions, clock=clock, protocol=services.protocol).case_state(code)
+    assert _state_facts(warm) == _state_facts(cold)
+    assert warm.assessments[1].prior_crs_treatment  # the late dose reached the second one
+
+
+def test_a_write_by_another_process_is_seen_not_the_stale_copy(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    assess(services, code, "temp=39.0 o2=ra ice=10")
+    other = Services(sessions=sessions, clock=clock, protocol=services.protocol)
+    clock.advance(hours=1)
+    other.record_dose(NURSE, code, {"drug": "tocilizumab", "dose_mg": 560})
+    clock.advance(hours=1)
+    recorded = assess(services, code, "temp=37.0 bp=low o2=ra ice=10")
+    assert recorded.advice.state.tocilizumab.doses_total == 1
+    assert recorded.graded.prior_crs_treatment
+    assert recorded.graded.result.crs.grade == 2  # D13: afebrile hypotension after tocilizumab
