@@ -26,7 +26,8 @@ def register(app: App, *, services: Services, poster: Poster, zone: ZoneInfo) ->
     def open_form(kind: FormKind, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
         form = FormRequest(kind, str(body["actions"][0]["value"]))
-        poster.open_form(actor_of(context), form, trigger_id=body["trigger_id"])
+        channel = (body.get("channel") or {}).get("id")
+        poster.open_form(actor_of(context), form, trigger_id=body["trigger_id"], channel=channel)
 
     @app.action(ActionId.RECORD_DOSE.value)
     def record_dose_pressed(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:

@@ -32,7 +32,12 @@ def register(app: App, *, services: Services, poster: Poster, zone: ZoneInfo) ->
         key = f"slash:{command['trigger_id']}"
         result = run_line(services, actor, command.get("text", ""), zone=zone, idempotency_key=key)
         if result.form is not None:
-            poster.open_form(actor, result.form, trigger_id=command["trigger_id"])
+            poster.open_form(
+                actor,
+                result.form,
+                trigger_id=command["trigger_id"],
+                channel=command.get("channel_id"),
+            )
             ack()
             return
         ack(response_type="ephemeral", **render_message(result.ack))

@@ -15,6 +15,8 @@ is a way to reach them.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, Final
@@ -33,6 +35,7 @@ log = logging.getLogger("toxbot.slack")
 # The permission a form needs before it opens: a forwarded button is checked for whoever presses.
 FORM_ACTIONS: Final = {FormKind.ASSESSMENT: "assessment.record", FormKind.DOSE: "dose.record"}
 MODAL_TITLE: Final = "toxbot"
+FORMS_REMEMBERED: Final = 1000  # open forms whose channel is remembered for the thread post
 
 
 def message_view(reply: Reply) -> dict[str, Any]:
@@ -60,6 +63,10 @@ class Poster:
         self._services = services
         self._executor = executor
         self._metrics = metrics
+        # view id -> the channel its form was opened from: where a case with no thread yet gets
+        # one. In memory: after a restart such a post falls back to a direct message.
+        self._form_channels: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
 
     # ----------------------------------------------------------------------------------------
     # What listeners call: each returns at once; the work runs on the executor.
@@ -93,19 +100,34 @@ class Poster:
         """Show ``reply`` to ``user`` alone: ephemerally in ``channel``, else by direct message."""
         self._submit(lambda: self._tell(reply, channel=channel, user=user, thread_ts=thread_ts))
 
-    def open_form(self, actor: Actor, form: FormRequest, *, trigger_id: str) -> None:
+    def open_form(
+        self, actor: Actor, form: FormRequest, *, trigger_id: str, channel: str | None
+    ) -> None:
         """Open the form for ``form`` once the actor's role allows what it records.
 
         The role check runs now (it raises :class:`~bot.services.members.Denied`, audited, for
         the error handler to explain); ``views.open`` runs on the executor within the trigger's
-        three seconds.
+        three seconds. ``channel`` (where the form was asked for) is remembered for the view.
         """
         self._services.check_allowed(actor, FORM_ACTIONS[form.kind], form.case_code)
         build = assessment_form if form.kind is FormKind.ASSESSMENT else dose_form
         view = build(form.case_code)
-        self._submit(
-            lambda: self._call("views.open", user=actor.user, trigger_id=trigger_id, view=view)
-        )
+
+        def open_view() -> None:
+            opened = self._call("views.open", user=actor.user, trigger_id=trigger_id, view=view)
+            view_id = (opened or {}).get("view", {}).get("id")
+            if channel and isinstance(view_id, str):
+                with self._lock:
+                    self._form_channels[view_id] = channel
+                    while len(self._form_channels) > FORMS_REMEMBERED:
+                        self._form_channels.popitem(last=False)
+
+        self._submit(open_view)
+
+    def form_channel(self, view_id: str) -> str | None:
+        """The channel the form ``view_id`` was opened from, if this process opened it."""
+        with self._lock:
+            return self._form_channels.get(view_id)
 
     def publish_home(self, user: str, view: dict[str, Any]) -> None:
         """Publish the App Home ``view`` for ``user``."""

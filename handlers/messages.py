@@ -47,3 +47,7 @@ def register(app: App, *, services: Services, poster: Poster, zone: ZoneInfo) ->
         if event.get("subtype") or MENTION.search(text):
             return  # an edit or a bot's post; or a mention, which app_mention answers
         answer(text.strip(), event, body, context)
+
+    @app.event("message")
+    def other_message() -> None:
+        """Every other channel message: not for toxbot (and not an "unhandled request")."""

@@ -25,12 +25,14 @@ from handlers.forms import FormErrors, read_assessment_form, read_dose_form
 def register(app: App, *, services: Services, poster: Poster, zone: ZoneInfo) -> None:
     """Wire the assessment and dose forms to their use cases (``zone`` places a time of day)."""
 
-    def finish(ack: Ack, result: CommandResult, key: str, context: BoltContext) -> None:
+    def finish(ack: Ack, result: CommandResult, view: dict[str, Any], context: BoltContext) -> None:
         if result.thread is None:  # nothing recorded: say why where the user is looking
             ack(response_action="update", view=message_view(result.ack))
             return
         ack()
-        poster.to_case_thread(result.thread, key=key, channel=None, user=actor_of(context).user)
+        channel = poster.form_channel(str(view.get("id")))
+        user = actor_of(context).user
+        poster.to_case_thread(result.thread, key=_key(view), channel=channel, user=user)
 
     @app.view(FormKind.ASSESSMENT.value)
     def assessment_submitted(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
@@ -42,7 +44,7 @@ def register(app: App, *, services: Services, poster: Poster, zone: ZoneInfo) ->
         key = _key(view)
         actor = actor_of(context)
         result = assessment_result(services, actor, code, parsed, idempotency_key=key, zone=zone)
-        finish(ack, result, key, context)
+        finish(ack, result, view, context)
 
     @app.view(FormKind.DOSE.value)
     def dose_submitted(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
@@ -54,7 +56,7 @@ def register(app: App, *, services: Services, poster: Poster, zone: ZoneInfo) ->
         key = _key(view)
         actor = actor_of(context)
         result = dose_result(services, actor, code, data, idempotency_key=key, zone=zone)
-        finish(ack, result, key, context)
+        finish(ack, result, view, context)
 
 
 def _key(view: dict[str, Any]) -> str:

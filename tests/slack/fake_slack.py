@@ -30,12 +30,13 @@ SERVER_ERROR: Final = "server_error"
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One Web API call as received: the method, its arguments and when it arrived."""
+    """One Web API call as received (method, arguments, arrival, token) and what it answered."""
 
     method: str
     args: dict[str, Any]
     at: float
     token: str | None
+    answer: dict[str, Any]
 
 
 @dataclass
@@ -128,11 +129,12 @@ class FakeSlack:
 
     @contextmanager
     def quiet_for(self, seconds: float) -> Iterator[None]:
-        """Block, then check no new call arrived during ``seconds`` (for "posts nothing")."""
+        """Check no call but ``auth.test`` arrived in the block and ``seconds`` after it."""
         before = len(self.calls)
         yield
         time.sleep(seconds)
-        assert len(self.calls) == before, [c.method for c in self.calls[before:]]
+        after = [c.method for c in self.calls[before:] if c.method != "auth.test"]
+        assert after == [], after
 
     # ----------------------------------------------------------------------------------------
 
@@ -140,19 +142,23 @@ class FakeSlack:
         self, method: str, args: dict[str, Any], token: str
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
         with self._lock:
-            self.calls.append(Call(method, args, time.monotonic(), token or None))
             failures = self._failures.get(method)
             failure = failures.popleft() if failures else None
             ts = f"1700000000.{next(self._ts):06d}"
+            status, headers, body = (
+                _failed(failure) if failure else (200, {}, _ok(method, args, ts))
+            )
+            self.calls.append(Call(method, args, time.monotonic(), token or None, body))
             self._lock.notify_all()
-        if failure is not None:
-            if failure.kind == RATE_LIMITED:
-                body = {"ok": False, "error": RATE_LIMITED}
-                return 429, {"Retry-After": str(failure.retry_after)}, body
-            if failure.kind == SERVER_ERROR:
-                return 500, {}, {"ok": False, "error": "internal_error"}
-            return 200, {}, {"ok": False, "error": failure.kind}
-        return 200, {}, _ok(method, args, ts)
+        return status, headers, body
+
+
+def _failed(failure: _Failure) -> tuple[int, dict[str, str], dict[str, Any]]:
+    if failure.kind == RATE_LIMITED:
+        return 429, {"Retry-After": str(failure.retry_after)}, {"ok": False, "error": RATE_LIMITED}
+    if failure.kind == SERVER_ERROR:
+        return 500, {}, {"ok": False, "error": "internal_error"}
+    return 200, {}, {"ok": False, "error": failure.kind}
 
 
 def _ok(method: str, args: dict[str, Any], ts: str) -> dict[str, Any]:

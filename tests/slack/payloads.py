@@ -63,7 +63,7 @@ def view_submission(
         "trigger_id": unique("trig."),
         "view": {
             **dict(view),
-            "id": unique("V"),
+            "id": view.get("id") or unique("V"),
             "team_id": TEAM_ID,
             "hash": unique("h."),
             "state": {"values": state},
