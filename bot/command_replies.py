@@ -9,6 +9,7 @@ marked unverified stays marked. Lines are plain text: the renderers escape them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final
@@ -43,6 +44,16 @@ def when(moment: datetime | None, zone: ZoneInfo) -> str:
     if moment is None:
         return "not set"
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+_ISO_MOMENT: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})"
+)
+
+
+def local_times(text: str, zone: ZoneInfo) -> str:
+    """The engine's ISO moments in a text, shown as :func:`when` shows them (same instants)."""
+    return _ISO_MOMENT.sub(lambda m: when(datetime.fromisoformat(m[0]), zone), text)
 
 
 def day_after_infusion(state: CaseState, zone: ZoneInfo) -> str:
@@ -109,28 +120,30 @@ def course_line(course: ToxicityCourse, name: str, zone: ZoneInfo) -> str:
     return f"{name}: {_TREND[course.trend]}{was}{worst}{onset}"
 
 
-def ledger_section(state: CaseState) -> Section:
+def ledger_section(state: CaseState, zone: ZoneInfo) -> Section:
     """Tocilizumab against its limits (D17), and corticosteroid exposure (D18)."""
     ledger, steroids = state.tocilizumab, state.steroids
     lines = [
         f"Tocilizumab: {ledger.doses_last_24h} dose(s) in the last 24 h, {ledger.doses_total} in "
-        f"total; {ledger.reason}"
+        f"total; {local_times(ledger.reason, zone)}"
     ]
-    lines.extend(f"LIMIT FLAG (D17): {breach}" for breach in ledger.limit_breaches)
+    lines.extend(
+        f"LIMIT FLAG (D17): {local_times(breach, zone)}" for breach in ledger.limit_breaches
+    )
     if steroids.started_at is None:
         lines.append("Corticosteroids: none recorded")
     else:
         lines.append(
             f"Corticosteroids: {steroids.dexamethasone_equivalent_mg:g} mg dexamethasone-"
             f"equivalent in total, {steroids.last_24h_mg:g} mg in the last 24 h; latest "
-            f"{steroids.regimen}"
+            f"{local_times(steroids.regimen or '', zone)}"
         )
     if steroids.rapid_taper and steroids.rapid_taper_reason:
-        lines.append(f"Rapid taper: {steroids.rapid_taper_reason}")
+        lines.append(f"Rapid taper: {local_times(steroids.rapid_taper_reason, zone)}")
     return Section("Doses against limits", tuple(lines), ("D17 tocilizumab limits, D18 steroids",))
 
 
-def refractory_section(state: CaseState) -> Section | None:
+def refractory_section(state: CaseState, zone: ZoneInfo) -> Section | None:
     """The refractory flags with their reasons (D14, D15), or None when neither is set."""
     if not state.refractory.any:
         return None
@@ -141,11 +154,11 @@ def refractory_section(state: CaseState) -> Section | None:
     ]
     return Section(
         "REFRACTORY " + " and ".join(which) + ": clinician review (D16)",
-        state.refractory.reasons,
+        tuple(local_times(reason, zone) for reason in state.refractory.reasons),
     )
 
 
-def recommendation_section(item: Recommendation) -> Section:
+def recommendation_section(item: Recommendation, zone: ZoneInfo) -> Section:
     """One recommendation: its text (unverified content marked), dose arithmetic, availability,
     and a context line citing its sources and the protocol version."""
     text = item.text
@@ -156,12 +169,12 @@ def recommendation_section(item: Recommendation) -> Section:
         amount = "dose not computed (weight not recorded)" if item.dose.mg is None else ""
         lines.append(f"Dose: {item.dose.arithmetic}; {item.dose.schedule}{amount}")
     if not item.available:
-        lines.append(f"Not offered now: {item.availability or 'see the ledger'}")
+        lines.append(f"Not offered now: {local_times(item.availability or 'see the ledger', zone)}")
     sources = ", ".join(item.citation) or "no source given"
     return Section(None, tuple(lines), (f"Source: {sources} · Protocol {item.protocol}",))
 
 
-def guidance_sections(advice: Advice) -> list[Section]:
+def guidance_sections(advice: Advice, zone: ZoneInfo) -> list[Section]:
     """Every recommendation, each with its sources and the protocol version."""
     sections: list[Section] = []
     sections.append(
@@ -170,7 +183,7 @@ def guidance_sections(advice: Advice) -> list[Section]:
             () if advice.recommendations else ("No protocol step applies now.",),
         )
     )
-    sections.extend(recommendation_section(item) for item in advice.recommendations)
+    sections.extend(recommendation_section(item, zone) for item in advice.recommendations)
     return sections
 
 
@@ -240,7 +253,7 @@ def assessment_replies(
         for side, name in ((result.crs, "CRS"), (result.icans, "ICANS"))
     ]
     if state.refractory.any:
-        ack_lines.append("REFRACTORY: " + "; ".join(state.refractory.reasons))
+        ack_lines.append("REFRACTORY: " + local_times("; ".join(state.refractory.reasons), zone))
     ack = Reply(
         summary=f"{code}: {crs}, {icans}{repeated}",
         sections=(Section(None, tuple(ack_lines), ("Full reply in the case's thread",)),),
@@ -270,12 +283,12 @@ def assessment_replies(
             (course_line(state.crs, "CRS", zone), course_line(state.icans, "ICANS", zone)),
         )
     )
-    refractory = refractory_section(state)
+    refractory = refractory_section(state, zone)
     if refractory is not None:
         sections.append(refractory)
-    sections.append(ledger_section(state))
-    sections.extend(guidance_sections(advice))
-    warnings = tuple(w for w in advice.warnings if w not in mismatches)
+    sections.append(ledger_section(state, zone))
+    sections.extend(guidance_sections(advice, zone))
+    warnings = tuple(local_times(w, zone) for w in advice.warnings if w not in mismatches)
     if warnings:
         sections.append(Section("Warnings", warnings))
     sections.append(next_section(advice.next_reassessment, zone))
@@ -292,17 +305,26 @@ def assessment_replies(
 
 
 def dose_replies(
-    recorded: RecordedDose, *, given: str, said: Iterable[str], banner: str | None
+    recorded: RecordedDose,
+    *,
+    given: str,
+    said: Iterable[str],
+    banner: str | None,
+    zone: ZoneInfo,
+    steroid: bool = False,
 ) -> tuple[Reply, Reply]:
-    """The dose as recorded (``given`` in words), the ledger against limits, any limit flag."""
+    """The dose as recorded (``given`` in words), the ledger against limits, any limit flag.
+
+    The acknowledgement shows the line that matters for this drug: corticosteroid exposure for
+    a steroid (``steroid``), the tocilizumab ledger otherwise."""
     state, code = recorded.state, recorded.code
     repeated = "" if recorded.created else " (already recorded: this repeats it)"
     flagged = tuple(f"LIMIT FLAG (D17): {flag}" for flag in recorded.flags)
     summary = f"{code}: recorded {given}{repeated}"
-    ledger = ledger_section(state)
+    ledger = ledger_section(state, zone)
     ack = Reply(
         summary=summary,
-        sections=(Section(None, (ledger.lines[0], *flagged)),),
+        sections=(Section(None, (_ack_ledger_line(ledger, steroid=steroid), *flagged)),),
         tone=Tone.WARNING if flagged else Tone.INFO,
         case_code=code,
     )
@@ -310,7 +332,7 @@ def dose_replies(
     sections.append(ledger)
     if said:
         sections.append(Section("Read as", tuple(said)))
-    refractory = refractory_section(state)
+    refractory = refractory_section(state, zone)
     if refractory is not None:
         sections.append(refractory)
     thread = Reply(
@@ -322,6 +344,11 @@ def dose_replies(
         case_code=code,
     )
     return ack, thread
+
+
+def _ack_ledger_line(ledger: Section, *, steroid: bool) -> str:
+    prefix = "Corticosteroids:" if steroid else "Tocilizumab:"
+    return next(line for line in ledger.lines if line.startswith(prefix))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,7 +374,9 @@ def summary_reply(summary: CaseSummary, zone: ZoneInfo) -> Reply:
         for d in summary.drugs
     ) or ("No doses recorded",)
     refractory = (
-        state.refractory.reasons if state.refractory.any else ("Not refractory (D14, D15)",)
+        tuple(local_times(r, zone) for r in state.refractory.reasons)
+        if state.refractory.any
+        else ("Not refractory (D14, D15)",)
     )
     return Reply(
         summary=f"{summary.code} ({summary.product}): {status}, {day_after_infusion(state, zone)}",

@@ -29,7 +29,7 @@ from bot.case_text import parse_new_case
 from bot.replies import CommandResult, FormKind, FormRequest, Reply, Section, Tone, Visibility
 from bot.services.api import Actor, Services
 from bot.services.errors import ServiceError
-from grading.case import Analyte, Drug, Route
+from grading.case import CORTICOSTEROIDS, Analyte, Drug, Route
 from grading.case import StatedGrades as StatedGradesModel
 from grading.errors import FieldError, InputError
 from grading.grammar import ParsedAssessment, parse_assessment
@@ -222,7 +222,10 @@ def dose_result(
         f" at {say.when(at, zone)}" if isinstance(at, datetime) else ""
     )
     banner = None if services.protocol.approval.approved else UNAPPROVED_BANNER
-    ack, thread = say.dose_replies(recorded, given=given, said=said, banner=banner)
+    steroid = str(data.get("drug")) in {drug.value for drug in CORTICOSTEROIDS}
+    ack, thread = say.dose_replies(
+        recorded, given=given, said=said, banner=banner, zone=zone, steroid=steroid
+    )
     return CommandResult(ack=ack, thread=thread)
 
 

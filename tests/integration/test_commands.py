@@ -301,6 +301,7 @@ def test_give_shows_the_ledger_and_flags_a_dose_against_a_limit(
     first = tox(services, f"give {code} tocilizumab 640 mg route=iv", NURSE)
     assert first.ack.summary == f"{code}: recorded tocilizumab 640 mg IV"
     assert "Tocilizumab: 1 dose(s) in the last 24 h, 1 in total" in first.ack.as_text()
+    assert "possible again from 2026-11-20 16:00 UTC" in first.ack.as_text()  # not raw ISO
     assert first.ack.tone is Tone.INFO
     clock.advance(hours=2)
     second = tox(services, f"give {code} toci 0.64g", NURSE)
@@ -501,6 +502,10 @@ def test_a_back_dated_dose_is_shown_at_its_time(services: Services, clock: FakeC
     code = registered(services)
     result = tox(services, f"give {code} dexamethasone 10mg route=iv at=07:15")
     assert result.ack.summary == f"{code}: recorded dexamethasone 10 mg IV at 2026-11-20 07:15 UTC"
+    assert (
+        "Corticosteroids: 10 mg dexamethasone-equivalent in total, 10 mg in the last 24 h; "
+        "latest dexamethasone 10 mg IV at 2026-11-20 07:15 UTC"
+    ) in result.ack.as_text()  # a steroid's acknowledgement shows the steroid exposure
     clock.advance(minutes=1)
     future = tox(
         services,
