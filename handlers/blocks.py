@@ -13,8 +13,9 @@ Two promises hold by construction, not by hoping the reply is small or polite:
   does not link-ify ``@here`` or ``#channel`` either.
 * **Slack's limits are never exceeded.** Long sections are split at line boundaries, long
   context lines are split over elements and blocks, buttons are spread over actions blocks, and a
-  reply with more blocks than a message allows is first packed tighter, then cut with a visible
-  "… more in the summary" line, so nothing is silently dropped.
+  reply with more blocks than a message allows is packed tighter (sources as italic lines under
+  their section, then sections run together), and only then cut with a visible "… more in the
+  summary" line, so nothing is silently dropped.
 """
 
 from __future__ import annotations
@@ -83,10 +84,13 @@ def render_message(reply: Reply) -> dict[str, Any]:
     # Buttons never crowd out the reply: at least the summary and the "more" line stay.
     actions = list(_actions_blocks(reply.buttons))[: MAX_MESSAGE_BLOCKS - 2]
     room = MAX_MESSAGE_BLOCKS - len(actions)
-    content = [_summary_block(reply), *_section_blocks(reply.sections)]
-    if len(content) > room:
-        content = [_summary_block(reply), *_packed_blocks(reply.sections)]
-    if len(content) > room:
+    # Each layout is tighter than the one before; the first that fits is used, and only when
+    # none does is the reply cut, with a line that says so.
+    for layout in (_section_blocks, _sourced_blocks, _packed_blocks):
+        content = [_summary_block(reply), *layout(reply.sections)]
+        if len(content) <= room:
+            break
+    else:
         content = [*content[: room - 1], _more_block(reply)]
     return {"text": _fallback(reply), "blocks": content + actions}
 
@@ -122,20 +126,29 @@ def _section_blocks(sections: Iterable[Section]) -> Iterator[dict[str, Any]]:
         yield from _context_blocks(section.context)
 
 
+def _sourced_blocks(sections: Sequence[Section]) -> Iterator[dict[str, Any]]:
+    """One block per section (more only when long): its context as italic lines under it."""
+    for section in sections:
+        for text in _chunks(_section_lines(section) + _context_lines(section), MAX_SECTION_TEXT):
+            yield _section(text)
+
+
 def _packed_blocks(sections: Sequence[Section]) -> Iterator[dict[str, Any]]:
-    """Every section in as few blocks as fit: context lines become italic lines in the text."""
+    """Every section in as few blocks as fit, a blank line between sections."""
     lines: list[str] = []
     for section in sections:
-        if lines and (section.heading or section.lines or section.context):
-            lines.append("")  # a blank line between sections
-        lines.extend(_section_lines(section))
-        lines.extend(
-            f"_({escape_mrkdwn(' '.join(line.split()))})_"
-            for line in section.context
-            if line.strip()
-        )
+        own = _section_lines(section) + _context_lines(section)
+        if lines and own:
+            lines.append("")
+        lines.extend(own)
     for text in _chunks(lines, MAX_SECTION_TEXT):
         yield _section(text)
+
+
+def _context_lines(section: Section) -> list[str]:
+    return [
+        f"_({escape_mrkdwn(' '.join(line.split()))})_" for line in section.context if line.strip()
+    ]
 
 
 def _section_lines(section: Section) -> list[str]:
