@@ -326,10 +326,10 @@ def _assessment_pairs(values: SubmittedValues) -> list[_Pair]:
     for select in (*_ICANS_SELECTS, *_RECORDED_SELECTS):
         pairs.extend(_chosen(values, select))
     signs = values.ticked(SIGNS_NONE)
-    if signs:
-        if signs != [_SIGNS_NONE_VALUE]:
-            values.errors[SIGNS_NONE] = "Not one of the choices; open the form again."
+    if signs == [_SIGNS_NONE_VALUE]:
         pairs.append((SIGNS_NONE, "signs", "none"))
+    elif signs:
+        values.errors[SIGNS_NONE] = "Not one of the choices; open the form again."
     pairs.extend(_exclusions(values))
     stated = _stated(values)
     if stated is not None:
