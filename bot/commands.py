@@ -44,6 +44,9 @@ _MENTION: Final = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|@?([UW][A-Z0-9]{2,
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CLOCK: Final = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 _AMOUNT: Final = re.compile(r"([0-9]{1,6}(?:\.[0-9]{1,4})?)\s*(mg|g|mcg|µg)?", re.IGNORECASE)
+_ISO_MOMENT: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?"
+)
 _AT_ACCEPTS: Final = "HH:MM (local time), or an ISO date-time such as 2026-11-20T14:30"
 
 HELP: Final = (
@@ -605,6 +608,8 @@ def _read_at(value: str, now: datetime, zone: ZoneInfo) -> datetime:
     """``at=`` as an aware moment: HH:MM is the latest such time not in the future."""
     clock = _CLOCK.fullmatch(value)
     try:
+        if clock is None and _ISO_MOMENT.fullmatch(value) is None:
+            raise ValueError(value)  # a date alone, or anything else, is not a time
         moment: datetime | time = (
             time(int(clock[1]), int(clock[2])) if clock else datetime.fromisoformat(value)
         )

@@ -320,6 +320,8 @@ def test_give_with_bad_values_names_each_and_stores_nothing(
     code = registered(services)
     before = rows(sessions)
     result = tox(services, f"give {code} aspirin 8mg/kg route=im at=noon", NURSE)
+    dated = tox(services, f"give {code} dex 10mg at=2026-11-20", NURSE)
+    assert_error(dated.ack, "at=2026-11-20", "not a time")
     assert_error(
         result.ack,
         "drug=aspirin",
