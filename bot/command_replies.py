@@ -90,8 +90,10 @@ def grade_section(result: ToxicityGrade, name: str) -> Section:
         missing = ", ".join(result.missing) or "no gradeable finding recorded"
         lines[0] += f": not graded, never read as grade 0 (not recorded: {missing})"
     lines.extend(f"- {f.criterion} ({f.observed}) [{f.rule}]" for f in result.drivers)
-    if result.status is Status.UNDETERMINED and result.question:
-        lines.append(f"To decide: {result.question}")
+    if result.status is Status.UNDETERMINED:
+        lines[0] += ": the recorded data do not decide it"
+        if result.question:
+            lines.append(result.question)
     elif result.missing and result.status is not Status.NOT_ASSESSED:
         lines.append("Not assessed: " + ", ".join(result.missing))
     lines.extend(f"Not graded: {e.finding} ({e.reason}) [{e.rule}]" for e in result.excluded)

@@ -205,7 +205,8 @@ def test_an_open_grade_is_shown_as_a_range_with_what_decides_it(services: Servic
     assert "ICANS not assessed" in result.ack.summary
     assert result.thread is not None
     shown = result.thread.as_text()
-    assert "To decide: CRS is grade 2-4 on these data" in shown
+    assert "CRS between grade 2 and 4: the recorded data do not decide it" in shown
+    assert "CRS is grade 2-4 on these data. To decide, record blood pressure support" in shown
     assert "never read as grade 0" in shown
 
 
