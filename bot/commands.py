@@ -41,6 +41,7 @@ UTC_ZONE: Final = ZoneInfo("UTC")
 MAX_LINE_CHARS: Final = 4000
 FUTURE_SLACK: Final = timedelta(minutes=5)  # "at=14:30" typed at 14:28 is today, not yesterday
 _MENTION: Final = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|@?([UW][A-Z0-9]{2,20})")
+_SLASH_TOX: Final = re.compile(r"^/tox(?:\s+|$)", re.IGNORECASE)
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CLOCK: Final = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 _AMOUNT: Final = re.compile(r"([0-9]{1,6}(?:\.[0-9]{1,4})?)\s*(mg|g|mcg|µg)?", re.IGNORECASE)
@@ -143,11 +144,10 @@ def run_line(
 ) -> CommandResult:
     """Answer one ``/tox`` line (``line`` is the text after ``/tox``; a leading ``/tox`` is
     tolerated). User errors become an ephemeral error reply; nothing is stored from them."""
-    text = line.strip()
-    if text.lower().startswith("/tox"):
-        text = text[4:].strip()
-    verb, _, rest = text.partition(" ")
-    verb = verb.lower()
+    text = _SLASH_TOX.sub("", line.strip(), count=1)
+    words = text.split(maxsplit=1)
+    verb = words[0].lower() if words else ""
+    rest = words[1] if len(words) > 1 else ""
     handler = _HANDLERS.get(verb)
     if handler is None:
         return CommandResult(ack=_unknown(verb))

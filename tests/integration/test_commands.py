@@ -110,6 +110,13 @@ def test_an_unknown_subcommand_points_to_help(services: Services) -> None:
     result = tox(services, "frobnicate CT-7K4Q")
     assert_error(result.ack, "'frobnicate'", "/tox help")
     assert result.thread is None
+    assert_error(tox(services, "/toxic").ack, "'/toxic'")  # only a whole /tox is dropped
+
+
+def test_words_may_be_separated_by_any_whitespace(services: Services) -> None:
+    code = registered(services)
+    result = tox(services, f"/TOX\tsummary\n{code}")
+    assert result.ack.summary.startswith(f"{code} (axi-cel): active")
 
 
 # --- new -------------------------------------------------------------------------------------
