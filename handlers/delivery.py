@@ -84,15 +84,7 @@ class Poster:
         if reply.visibility is Visibility.EPHEMERAL:
             self.ephemeral(reply, channel=channel, user=user, thread_ts=thread_ts)
             return
-        self._submit(
-            lambda: self._call(
-                "chat.postMessage",
-                channel=channel,
-                thread_ts=thread_ts,
-                user=user,
-                **render_message(reply),
-            )
-        )
+        self._submit(lambda: self._post(reply, channel, thread_ts, user))
 
     def ephemeral(
         self, reply: Reply, *, channel: str | None, user: str, thread_ts: str | None = None
@@ -114,8 +106,15 @@ class Poster:
         view = build(form.case_code)
 
         def open_view() -> None:
-            opened = self._call("views.open", user=actor.user, trigger_id=trigger_id, view=view)
-            view_id = (opened or {}).get("view", {}).get("id")
+            opened, error = self._call("views.open", trigger_id=trigger_id, view=view)
+            if opened is None:
+                self._tell(
+                    notice(f"The form could not open (Slack said {error})."),
+                    channel=channel,
+                    user=actor.user,
+                )
+                return
+            view_id = opened.get("view", {}).get("id")
             if channel and isinstance(view_id, str):
                 with self._lock:
                     self._form_channels[view_id] = channel
@@ -131,7 +130,7 @@ class Poster:
 
     def publish_home(self, user: str, view: dict[str, Any]) -> None:
         """Publish the App Home ``view`` for ``user``."""
-        self._submit(lambda: self._call("views.publish", user=None, user_id=user, view=view))
+        self._submit(lambda: self._call("views.publish", user_id=user, view=view))
 
     def submit(self, job: Callable[[], object]) -> Future[None]:
         """Run ``job`` on the executor, logging (never raising) what it fails with."""
@@ -159,84 +158,83 @@ class Poster:
             return
         thread = self._services.case_thread(code)
         target = thread.channel or channel
+        error = None
         if thread.ts is None and target is not None:
             root = Reply(
                 summary=f"{code}: toxbot case thread (decision support; the treating team decides)",
                 visibility=Visibility.THREAD,
                 case_code=code,
             )
-            posted = self._call(
-                "chat.postMessage", channel=target, user=user, **render_message(root)
-            )
+            posted, error = self._call("chat.postMessage", channel=target, **render_message(root))
             if posted is not None:
                 thread = self._services.claim_case_thread(code, target, str(posted["ts"]))
         if thread.channel is None or thread.ts is None:
-            self._direct(reply, user)
-            return
-        sent = self._call(
-            "chat.postMessage",
-            channel=thread.channel,
-            thread_ts=thread.ts,
-            user=user,
-            **render_message(reply),
-        )
-        if sent is None:
+            if target is None:  # no channel known at all: the reply goes to the user directly
+                self._direct(reply, user)
+                return
+        else:
+            _, error = self._call(
+                "chat.postMessage",
+                channel=thread.channel,
+                thread_ts=thread.ts,
+                **render_message(reply),
+            )
+        if error is not None:
             self._tell(
-                notice(f"The reply for {code} could not be posted in its thread: see the log."),
+                notice(
+                    f"Recorded, but the reply could not be posted in the thread of {code} "
+                    f"(Slack said {error}). /tox summary {code} shows it."
+                ),
                 channel=channel,
                 user=user,
+            )
+
+    def _post(self, reply: Reply, channel: str, thread_ts: str, user: str) -> None:
+        _, error = self._call(
+            "chat.postMessage", channel=channel, thread_ts=thread_ts, **render_message(reply)
+        )
+        if error is not None:
+            self._tell(
+                notice(f"toxbot could not post its reply here (Slack said {error})."),
+                channel=channel,
+                user=user,
+                thread_ts=thread_ts,
             )
 
     def _tell(
         self, reply: Reply, *, channel: str | None, user: str, thread_ts: str | None = None
     ) -> None:
+        """Ephemerally in ``channel`` (in ``thread_ts``), else by direct message."""
         if channel is not None:
             extra = {"thread_ts": thread_ts} if thread_ts else {}
-            sent = self._call(
-                "chat.postEphemeral",
-                channel=channel,
-                user=user,
-                tell=False,
-                **extra,
-                **render_message(reply),
+            sent, _ = self._call(
+                "chat.postEphemeral", channel=channel, user=user, **extra, **render_message(reply)
             )
             if sent is not None:
                 return
         self._direct(reply, user)
 
     def _direct(self, reply: Reply, user: str) -> None:
-        opened = self._call("conversations.open", user=None, tell=False, users=user)
-        if opened is None:
-            return
-        self._call(
-            "chat.postMessage",
-            user=None,
-            tell=False,
-            channel=str(opened["channel"]["id"]),
-            **render_message(reply),
-        )
+        opened, _ = self._call("conversations.open", users=user)
+        if opened is not None:
+            channel = str(opened["channel"]["id"])
+            self._call("chat.postMessage", channel=channel, **render_message(reply))
 
-    def _call(
-        self, method: str, *, user: str | None, tell: bool = True, **arguments: Any
-    ) -> Any | None:
-        """Call the Web API; on a permanent failure log it, count it, and return None.
+    def _call(self, method: str, **arguments: Any) -> tuple[Any | None, str | None]:
+        """Call the Web API: ``(response, None)``, or ``(None, error code)`` when it failed.
 
-        ``user``: who to tell about the failure (with ``tell``); the payload is never logged.
+        Retries already happened in the client; a failure left is permanent. It is logged and
+        counted by method and error code, never with the payload (it carries clinical text).
         """
-        if method == "chat.postEphemeral" and user is not None:
-            arguments["user"] = user
         try:
             response = self._client.api_call(method, json=arguments)
-            self._metrics.count("webapi_calls", method=method)
-            return response
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown")) if exc.response else "unknown"
-        except SlackClientError as exc:
+        except (SlackClientError, OSError) as exc:  # connection refused after the retries
             error = type(exc).__name__
-        except OSError as exc:  # connection refused or reset after the retries gave up
-            error = type(exc).__name__
+        else:
+            self._metrics.count("webapi_calls", method=method)
+            return response, None
         self._metrics.count("webapi_errors", method=method, error=error)
         log.warning("Slack Web API %s failed: %s", method, error)
-        if tell and user is not None and method != "chat.postEphemeral":
-            self._direct(notice(f"toxbot could not complete a Slack request ({error})."), user)
-        return None
+        return None, error
