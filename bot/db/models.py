@@ -170,7 +170,10 @@ class Reminder(Base):
     """A reassessment or review due for a case; the source of truth for reminders (design §8)."""
 
     __tablename__ = "reminder"
-    __table_args__ = (Index("ix_reminder_state_due", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_reminder_state_due", "state", "due_at"),
+        Index("ix_reminder_case_state", "case_id", "state"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))

@@ -10,10 +10,12 @@ Keeping the chain linear under concurrent writers. Two transactions must never b
 "last hash" and so fork the chain; each engine serialises the read-hash-insert step differently:
 
 * PostgreSQL: ``pg_advisory_xact_lock(CHAIN_LOCK_KEY)`` is taken BEFORE the last hash is read and
-  held until the caller's transaction ends. Under READ COMMITTED each statement sees everything
-  committed before it, so after the lock the last row really is the last. The id comes from the
-  sequence while the lock is held, so id order is chain order. Snapshot isolation levels
-  (REPEATABLE READ, SERIALIZABLE) would read a stale "last row" and are refused.
+  held until the caller's transaction ends. Both happen in one call of the database function
+  ``toxbot_audit_chain_head()`` (migration 0003): it is VOLATILE, so under READ COMMITTED its
+  query takes a fresh snapshot after the lock is granted and the last row really is the last.
+  The id comes from the sequence while the lock is held, so id order is chain order. Snapshot
+  isolation levels (REPEATABLE READ, SERIALIZABLE) would read a stale "last row" and are
+  refused.
 * SQLite: the event is INSERTed first, with a unique placeholder in ``prev_hash`` and ``hash``.
   That insert is the transaction's first write (or comes after one), so it holds SQLite's single
   write lock, which in WAL mode also guarantees the transaction sees the newest data: SQLite
@@ -42,6 +44,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, cast
 
 from sqlalchemy import Connection, Row, Table, bindparam, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from bot.db.models import AuditEvent
@@ -51,6 +54,9 @@ GENESIS: Final = "0" * 64
 
 CHAIN_LOCK_KEY: Final = 7_461_237_501
 """The fixed 64-bit ``pg_advisory_xact_lock`` key that serialises appends on PostgreSQL."""
+
+SNAPSHOT_REFUSED: Final = "TXB01"
+"""The SQLSTATE ``toxbot_audit_chain_head()`` raises under a snapshot isolation level."""
 
 HASHED_FIELDS: Final = (
     "at",
@@ -112,8 +118,7 @@ def record_audit(
     connection = session.connection(bind_arguments={"mapper": AuditEvent})
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        _lock_chain(connection)
-        values["prev_hash"] = connection.execute(_LAST_HASH).scalar() or GENESIS
+        values["prev_hash"] = _chain_head(connection)
         values["hash"] = _digest(values)
         values["id"] = connection.execute(_INSERT_EVENT, values).scalar_one()
     elif dialect == "sqlite":
@@ -137,8 +142,15 @@ def record_audit(
 _EVENTS: Final = cast(Table, AuditEvent.__table__)
 # Built once: every audited call executes them, with parameters, and never compiles them again.
 _INSERT_EVENT: Final = insert(_EVENTS).returning(_EVENTS.c.id)
-_LAST_HASH: Final = select(_EVENTS.c.hash).order_by(_EVENTS.c.id.desc()).limit(1)
-_LAST_HASH_BEFORE: Final = _LAST_HASH.where(_EVENTS.c.id < bindparam("before"))
+# PostgreSQL: the advisory lock, the isolation check and the last hash, read after the lock
+# (migration 0003): one round trip.
+_CHAIN_HEAD: Final = text("SELECT toxbot_audit_chain_head()")
+_LAST_HASH_BEFORE: Final = (
+    select(_EVENTS.c.hash)
+    .where(_EVENTS.c.id < bindparam("before"))
+    .order_by(_EVENTS.c.id.desc())
+    .limit(1)
+)
 _LINK_EVENT: Final = (
     update(_EVENTS)
     .where(_EVENTS.c.id == bindparam("row"))
@@ -238,17 +250,15 @@ def _keys(value: object, prefix: str) -> Iterator[tuple[str, str]]:
             yield from _keys(item, prefix)
 
 
-def _lock_chain(connection: Connection) -> None:
-    """Take the chain's advisory lock (PostgreSQL) and refuse snapshot isolation."""
-    isolation = connection.execute(
-        text("SELECT current_setting('transaction_isolation'), pg_advisory_xact_lock(:key)"),
-        {"key": CHAIN_LOCK_KEY},
-    ).scalar_one()
-    if isolation != "read committed":
-        raise RuntimeError(
-            f"audit events need READ COMMITTED, not {isolation.upper()}: a snapshot taken "
-            "before the chain lock would read a stale last hash and fork the chain"
-        )
+def _chain_head(connection: Connection) -> str:
+    """PostgreSQL: take the chain lock and read the last hash (``toxbot_audit_chain_head``)."""
+    try:
+        head: str = connection.execute(_CHAIN_HEAD).scalar_one()
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == SNAPSHOT_REFUSED:
+            raise RuntimeError(str(exc.orig).splitlines()[0]) from None
+        raise
+    return head
 
 
 def _digest(fields: Mapping[Any, Any]) -> str:

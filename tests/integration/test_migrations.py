@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect
 
 from bot.db.engine import make_engine
-from bot.db.migrate import current_revision, head_revision, upgrade
+from bot.db.migrate import current_revision, downgrade, head_revision, upgrade
 from bot.db.models import Base
 
 
@@ -31,6 +31,16 @@ def test_hot_queries_have_their_indexes(database: Engine) -> None:
     reminder = {tuple(ix["column_names"]) for ix in inspector.get_indexes("reminder")}
     assert ("case_id", "assessed_at") in assessment
     assert ("state", "due_at") in reminder
+    assert ("case_id", "state") in reminder  # every record resolves its case's open reminders
+
+
+def test_every_migration_downgrades_to_empty_and_upgrades_again(database: Engine) -> None:
+    """Each downgrade undoes its upgrade (on PostgreSQL too: the chain-head function)."""
+    downgrade(database, "base")
+    assert current_revision(database) is None
+    assert not set(Base.metadata.tables) & set(inspect(database).get_table_names())
+    upgrade(database)
+    assert current_revision(database) == head_revision()
 
 
 def test_the_models_match_the_migrations(database: Engine) -> None:
