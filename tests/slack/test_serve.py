@@ -1,0 +1,102 @@
+"""``toxbot serve``'s HTTP face: health, metrics, configuration refusals, and the import wall."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy.orm import sessionmaker
+
+from bot.db.engine import make_engine
+from bot.metrics import Metrics
+from bot.protocol_files import load_protocol
+from bot.serve import EXIT_CONFIG, http_server, serve
+from bot.services.api import Services
+from bot.settings import Settings
+from tests.integration.conftest import FakeClock
+from tests.slack.conftest import CLINICIAN, SlackBot, bot_settings
+from tests.slack.fake_slack import FakeSlack
+from tests.slack.server import running
+from tests.slack.signing import SlackSender
+
+
+def test_healthz_answers_ok_while_the_database_answers(bot: SlackBot) -> None:
+    response = bot.sender.get("/healthz")
+
+    assert response.status == 200
+    assert response.body == b"ok\n"
+
+
+def test_healthz_answers_503_when_the_database_cannot_be_reached(fake_slack: FakeSlack) -> None:
+    from bot.app import create_app
+
+    engine = make_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:9/nowhere", connect_args={"connect_timeout": 1}
+    )
+    services = Services(
+        sessions=sessionmaker(engine), clock=FakeClock(), protocol=load_protocol(environ={})
+    )
+    metrics = Metrics()
+    app = create_app(bot_settings(fake_slack.url), services, metrics=metrics)
+    with running(http_server(app, services, metrics, host="127.0.0.1", port=0)) as port:
+        sender = SlackSender("127.0.0.1", port, "unused")
+        assert sender.get("/healthz").status == 503
+        sender.close()
+    engine.dispose()
+
+
+def test_metrics_count_requests_acks_and_latency_in_prometheus_text(bot: SlackBot) -> None:
+    bot.sender.command("help", user=CLINICIAN)
+    bot.sender.post("forged=1", "application/x-www-form-urlencoded", signed=False)
+
+    response = bot.sender.get("/metrics")
+
+    text = response.body.decode()
+    assert response.status == 200
+    assert 'toxbot_requests{status="200"} 1' in text
+    assert 'toxbot_requests{status="401"} 1' in text
+    assert "toxbot_acks 1" in text
+    assert 'toxbot_request_seconds_bucket{le="+Inf"} 2' in text
+    assert "# TYPE toxbot_request_seconds histogram" in text
+
+
+def test_serve_refuses_to_start_without_a_bot_token(capsys: pytest.CaptureFixture[str]) -> None:
+    assert serve(Settings(_env_file=None, slack_bot_token=None)) == EXIT_CONFIG
+    assert "SLACK_BOT_TOKEN" in capsys.readouterr().err
+
+
+def test_http_mode_refuses_to_start_without_a_signing_secret(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = Settings(
+        _env_file=None,
+        slack_bot_token=SecretStr("xoxb-x"),
+        slack_signing_secret=None,
+        slack_app_token=None,
+    )
+
+    assert serve(settings) == EXIT_CONFIG
+    assert "SLACK_SIGNING_SECRET" in capsys.readouterr().err
+
+
+def test_nothing_of_slack_loads_for_the_grading_cli_or_at_import() -> None:
+    """design §1: ``toxbot grade`` never loads Slack; importing the app builds nothing."""
+    code = (
+        "import sys, io, contextlib\n"
+        "import bot.app, bot.serve, bot.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    bot.cli.main(['grade', '--text', 'temp=39'])\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'slack_bolt', 'slack_sdk', 'uvicorn', 'starlette', 'handlers'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.stdout.strip() == "[]"
