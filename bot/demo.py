@@ -101,12 +101,12 @@ def run_demo(stdout: TextIO) -> int:
             if template.startswith("new") and result.ack.case_code:
                 code = result.ack.case_code
             show(result, stdout)
-        services_engine_dispose(services)
+        _dispose_engine(services)
     stdout.write("End of the demo: the temporary database is deleted.\n")
     return 0
 
 
-def services_engine_dispose(services: object) -> None:
+def _dispose_engine(services: object) -> None:
     """Close the demo database's connections before its folder is removed (Windows locks it)."""
     sessions = getattr(services, "_sessions", None)
     bind = getattr(sessions, "kw", {}).get("bind") if sessions is not None else None
