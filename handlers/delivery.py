@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.metrics import Metrics
 from bot.replies import FormKind, FormRequest, Reply, Tone, Visibility
 from bot.services.api import Actor, Services
+from bot.services.threads import CaseThread
 from handlers.blocks import render_message
 from handlers.forms import assessment_form, dose_form
 
@@ -35,7 +36,7 @@ log = logging.getLogger("toxbot.slack")
 # The permission a form needs before it opens: a forwarded button is checked for whoever presses.
 FORM_ACTIONS: Final = {FormKind.ASSESSMENT: "assessment.record", FormKind.DOSE: "dose.record"}
 MODAL_TITLE: Final = "toxbot"
-FORMS_REMEMBERED: Final = 1000  # open forms whose channel is remembered for the thread post
+FORMS_REMEMBERED: Final = 1000  # open forms (and case threads) remembered in memory
 
 
 def message_view(reply: Reply) -> dict[str, Any]:
@@ -66,6 +67,9 @@ class Poster:
         # view id -> the channel its form was opened from: where a case with no thread yet gets
         # one. In memory: after a restart such a post falls back to a direct message.
         self._form_channels: OrderedDict[str, str] = OrderedDict()
+        # case code -> its thread, once it has one: a thread never moves, so no need to ask the
+        # database again before every post.
+        self._threads: OrderedDict[str, CaseThread] = OrderedDict()
         self._lock = threading.Lock()
 
     # ----------------------------------------------------------------------------------------
@@ -156,7 +160,7 @@ class Poster:
         if code is None:
             self._tell(reply, channel=channel, user=user)
             return
-        thread = self._services.case_thread(code)
+        thread = self._thread(code)
         target = thread.channel or channel
         error = None
         if thread.ts is None and target is not None:
@@ -168,6 +172,7 @@ class Poster:
             posted, error = self._call("chat.postMessage", channel=target, **render_message(root))
             if posted is not None:
                 thread = self._services.claim_case_thread(code, target, str(posted["ts"]))
+                self._remember(thread)
         if thread.channel is None or thread.ts is None:
             if target is None:  # no channel known at all: the reply goes to the user directly
                 self._direct(reply, user)
@@ -188,6 +193,23 @@ class Poster:
                 channel=channel,
                 user=user,
             )
+
+    def _thread(self, code: str) -> CaseThread:
+        with self._lock:
+            known = self._threads.get(code)
+        if known is not None:
+            return known
+        thread = self._services.case_thread(code)
+        self._remember(thread)
+        return thread
+
+    def _remember(self, thread: CaseThread) -> None:
+        if thread.channel is None or thread.ts is None:
+            return
+        with self._lock:
+            self._threads[thread.code] = thread
+            while len(self._threads) > FORMS_REMEMBERED:
+                self._threads.popitem(last=False)
 
     def _post(self, reply: Reply, channel: str, thread_ts: str, user: str) -> None:
         _, error = self._call(

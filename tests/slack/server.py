@@ -14,7 +14,10 @@ from uvicorn import Server
 @contextmanager
 def running(server: Server) -> Iterator[int]:
     """Start ``server`` on 127.0.0.1 at a free port, yield the port, stop it on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose
+    # proto says TCP, as uvicorn's own sockets do; with proto 0 every reply with a body would
+    # wait ~40 ms for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])

@@ -1,0 +1,376 @@
+"""Benchmarks of the Slack face: ``/tox assess`` over loopback HTTP, signed, with the database
+write, against a bare bolt app that only acks, measured in the same run (design §10).
+
+Each app runs in its own process behind uvicorn exactly as ``toxbot serve`` serves it (the
+bot's ``create_app``; for the floor, a bolt ``App`` whose ``/tox`` listener only acks), with a
+fake Slack Web API in the same process answering the thread posts the bot makes. Requests are
+signed as Slack signs them and sent over keep-alive loopback connections:
+
+* latency at 1 client: p50 and p99 of the round trip, request sent to answer read;
+* throughput at 8 clients (8 client processes): requests per second, and the bot's share of
+  the floor's.
+
+On SQLite and on PostgreSQL (a throwaway database, as ``bench.database_bench`` makes it). The
+server and client processes use every CPU (the rest of ``make bench`` is pinned to one): a
+share of the floor is what is compared, so both see the same machine.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.synchronize import Barrier
+from typing import Any, Final
+
+from sqlalchemy import Engine
+
+from bench.grading_bench import Row
+
+P50_TARGET_MS: Final = 3.0
+P99_TARGET_MS: Final = 15.0
+SHARE_TARGET: Final = 0.25
+CLIENTS: Final = 8
+SECRET: Final = "bench-signing-secret-0123456789ab"
+CLINICIAN: Final = "U0BENCH001"
+LINE: Final = "temp=39.4 pressors=1 o2=nc:3 ice=7 loc=alert signs=none"
+PER_CASE: Final = 50  # assessments per case before the next case (a course, not an ever-longer one)
+CASES: Final = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """Requests per measurement."""
+
+    warmup: int
+    latency: int
+    per_client: int
+
+
+FULL: Final = Sizes(warmup=100, latency=1000, per_client=200)
+QUICK: Final = Sizes(warmup=5, latency=30, per_client=10)
+
+
+def _unpin() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# The servers, each in its own process
+
+
+def _fake_slack(ready: Any) -> None:
+    """Child process: the fake Web API (its own process: Slack's work is not the bot's)."""
+    from tests.slack.fake_slack import FakeSlack
+
+    _unpin()
+    fake = FakeSlack().start()
+    ready.put(fake.url)
+    while True:
+        time.sleep(3600)
+
+
+def _serve(kind: str, database_url: str, api_url: str, ready: Any) -> None:
+    """Child process: seed, then serve the bot (``kind`` "bot") or the floor ("bare")."""
+    import logging
+
+    from pydantic import SecretStr
+
+    from bot.app import create_app, make_web_client
+    from bot.clock import SystemClock
+    from bot.db.engine import make_engine, session_factory
+    from bot.metrics import Metrics
+    from bot.protocol_files import load_protocol
+    from bot.serve import http_server
+    from bot.services.api import OPERATOR, Services
+    from bot.settings import Settings
+
+    _unpin()
+    logging.disable(logging.WARNING)
+    settings = Settings(
+        _env_file=None,
+        slack_bot_token=SecretStr("xoxb-bench"),
+        slack_signing_secret=SecretStr(SECRET),
+        slack_api_url=api_url,
+    )
+    engine = make_engine(database_url)
+    services = Services(
+        sessions=session_factory(engine), clock=SystemClock(), protocol=load_protocol(environ={})
+    )
+    codes: list[str] = []
+    if kind == "bot":
+        services.set_role(OPERATOR, CLINICIAN, "clinician")
+        for _ in range(CASES):
+            data = {"product": "axi-cel", "infused_at": datetime.now(UTC), "weight_kg": 74}
+            codes.append(services.register_case(OPERATOR, data).code)
+    metrics = Metrics()
+    client = make_web_client(settings)
+    if kind == "bot":
+        app = create_app(settings, services, web_client=client, metrics=metrics)
+    else:
+        app = _bare_app(client)
+    server = http_server(app, services, metrics, host="127.0.0.1", port=0)
+    sock = socket.socket(
+        socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )  # see tests/slack/server.py
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    ready.put((sock.getsockname()[1], codes))
+    server.run(sockets=[sock])
+
+
+def _bare_app(client: Any) -> Any:
+    """The floor: bolt verifying signatures and acking ``/tox`` at once, nothing else.
+
+    ``process_before_response`` as the bot has it, so the floor does not pay bolt's 10 ms ack
+    polling either. (bolt is imported here only: the bench measures it, it does not use it.)
+    """
+    from slack_bolt import Ack, App
+
+    app = App(
+        client=client,
+        signing_secret=SECRET,
+        process_before_response=True,
+        token_verification_enabled=False,
+    )
+
+    @app.command("/tox")
+    def ack_only(ack: Ack) -> None:
+        ack()
+
+    return app
+
+
+@contextmanager
+def _server(kind: str, database_url: str) -> Iterator[tuple[int, list[str]]]:
+    context = mp.get_context("spawn")
+    ready = context.Queue()
+    fake = context.Process(target=_fake_slack, args=(ready,), daemon=True)
+    fake.start()
+    processes = [fake]
+    try:
+        api_url = _ready(ready, fake)
+        server = context.Process(
+            target=_serve, args=(kind, database_url, api_url, ready), daemon=True
+        )
+        server.start()
+        processes.append(server)
+        port, codes = _ready(ready, server)
+        _wait_listening(port)
+        yield port, codes
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.join(timeout=15)
+            if process.is_alive():
+                process.kill()
+
+
+def _ready(queue: Any, process: Any, timeout: float = 120) -> Any:
+    """What a child process put on ``queue``; fails at once if the child died first."""
+    import queue as queues
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return queue.get(timeout=0.2)
+        except queues.Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"a benchmark process exited ({process.exitcode})") from None
+    raise RuntimeError("a benchmark process did not start in time")
+
+
+def _wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.01)
+    raise RuntimeError("the benchmark server did not start")
+
+
+# ---------------------------------------------------------------------------------------------
+# The clients
+
+
+def _requests(codes: list[str], count: int, offset: int) -> list[tuple[bytes, dict[str, str]]]:
+    """``count`` signed ``/tox assess`` requests, each with its own trigger id (a new record)."""
+    from tests.slack.signing import FORM, command_body, signed_headers
+
+    prepared = []
+    for i in range(count):
+        n = offset + i
+        code = codes[(n // PER_CASE) % len(codes)] if codes else "CT-NONE"
+        body = command_body(f"assess {code} {LINE}", user=CLINICIAN, trigger_id=f"bench.{n}")
+        prepared.append((body.encode(), signed_headers(SECRET, body, FORM)))
+    return prepared
+
+
+def _round_trips(port: int, prepared: list[tuple[bytes, dict[str, str]]]) -> list[float]:
+    """Send each request in turn on one connection; each round trip in seconds."""
+    from tests.slack.signing import SlackSender
+
+    sender = SlackSender("127.0.0.1", port, SECRET)
+    times: list[float] = []
+    try:
+        for body, headers in prepared:
+            start = time.perf_counter()
+            response = sender.raw(body, headers)
+            times.append(time.perf_counter() - start)
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}: {response.body[:120]!r}")
+    finally:
+        sender.close()
+    return times
+
+
+def _client(
+    port: int, codes: list[str], count: int, index: int, barrier: Barrier, results: Any
+) -> None:
+    """Client process: send ``count`` requests once all clients are ready; put (start, end)."""
+    _unpin()
+    prepared = _requests(codes, count, offset=100_000 * (index + 1))
+    barrier.wait(timeout=60)
+    start = time.perf_counter()
+    _round_trips(port, prepared)
+    results.put((start, time.perf_counter()))
+
+
+def _throughput(port: int, codes: list[str], per_client: int) -> float:
+    """Requests per second over :data:`CLIENTS` concurrent client processes."""
+    context = mp.get_context("spawn")
+    barrier, results = context.Barrier(CLIENTS), context.Queue()
+    clients = [
+        context.Process(target=_client, args=(port, codes, per_client, i, barrier, results))
+        for i in range(CLIENTS)
+    ]
+    for client in clients:
+        client.start()
+    spans = [results.get(timeout=600) for _ in clients]
+    for client in clients:
+        client.join()
+    start, end = min(s for s, _ in spans), max(e for _, e in spans)
+    return float(CLIENTS * per_client / (end - start))
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """One app's figures."""
+
+    p50_ms: float
+    p99_ms: float
+    per_s: float
+
+
+def measure(kind: str, database_url: str, sizes: Sizes) -> Measured:
+    """Latency at 1 client and throughput at :data:`CLIENTS`, for one app on one database."""
+    with _server(kind, database_url) as (port, codes):
+        _round_trips(port, _requests(codes, sizes.warmup, offset=0))
+        times = _round_trips(port, _requests(codes, sizes.latency, offset=sizes.warmup))
+        per_s = _throughput(port, codes, sizes.per_client)
+    ms = sorted(t * 1e3 for t in times)
+    p99 = statistics.quantiles(ms, n=100, method="inclusive")[98] if len(ms) > 1 else ms[0]
+    return Measured(statistics.median(ms), p99, per_s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows
+
+
+def _engines() -> list[tuple[str, Callable[[], AbstractContextManager[Engine]]]]:
+    from bench.database_bench import postgres_engine, sqlite_engine
+
+    return [("SQLite", sqlite_engine), ("PostgreSQL", postgres_engine)]
+
+
+def slack_rows(quick: bool) -> list[Row]:
+    """The floor, then the bot on each engine: latency and throughput rows."""
+    sizes = QUICK if quick else FULL
+    rows: list[Row] = []
+    with _engines()[0][1]() as floor_engine:
+        floor = measure("bare", _url(floor_engine), sizes)
+    rows.append(
+        Row(
+            "bare bolt app (ack only), 1 client",
+            f"p50 {floor.p50_ms:.2f} ms, p99 {floor.p99_ms:.2f} ms ({sizes.latency} requests)",
+            "(the floor)",
+            None,
+            floor.p50_ms,
+        )
+    )
+    rows.append(
+        Row(
+            f"  same, {CLIENTS} clients",
+            f"{floor.per_s:,.0f}/s ({CLIENTS} x {sizes.per_client})",
+            "(the floor)",
+            None,
+            floor.per_s,
+        )
+    )
+    for name, make in _engines():
+        try:
+            with make() as engine:
+                bot = measure("bot", _url(engine), sizes)
+        except Exception as exc:  # a figure missing says why, instead of ending the bench
+            rows.append(
+                Row(
+                    f"/tox assess over HTTP, {name}",
+                    f"not measured: {type(exc).__name__}: {exc}"[:80],
+                    f"p50 <= {P50_TARGET_MS:g} ms",
+                    False,
+                    0.0,
+                )
+            )
+            continue
+        share = bot.per_s / floor.per_s
+        rows.append(
+            Row(
+                f"/tox assess over HTTP, 1 client, {name}",
+                f"p50 {bot.p50_ms:.2f} ms, p99 {bot.p99_ms:.2f} ms ({sizes.latency} requests)",
+                f"p50 <= {P50_TARGET_MS:g} ms, p99 <= {P99_TARGET_MS:g} ms",
+                bot.p50_ms <= P50_TARGET_MS and bot.p99_ms <= P99_TARGET_MS,
+                bot.p50_ms,
+            )
+        )
+        rows.append(
+            Row(
+                f"  same, {CLIENTS} clients, {name}",
+                f"{bot.per_s:,.0f}/s = {share:.0%} of the bare app's {floor.per_s:,.0f}/s",
+                f">= {SHARE_TARGET:.0%} of bare",
+                share >= SHARE_TARGET,
+                share,
+            )
+        )
+    return rows
+
+
+def _url(engine: Engine) -> str:
+    url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    return url
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the Slack table (``--quick`` for a smoke run); other arguments are ignored."""
+    import argparse
+
+    from bench.grading_bench import format_table
+
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true")
+    args, _ = parser.parse_known_args(argv)
+    print()
+    print(
+        f"Slack face: signed /tox assess over loopback HTTP (uvicorn), {CLIENTS} client "
+        f"processes for throughput, every CPU ({os.cpu_count()}) in use"
+    )
+    print(format_table(slack_rows(quick=args.quick)))
+    return 0
