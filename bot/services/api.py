@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from pydantic import ValidationError
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,7 +30,8 @@ from bot.services.audit import record_audit
 from bot.services.errors import NotRecorded
 from bot.services.history import assessment_inputs, load_history
 from bot.services.members import Denied, Role, authorize, set_role
-from bot.services.reminder_plan import plan_reminders
+from bot.services.record_writes import write_record
+from bot.services.reminder_plan import next_reminders
 from bot.services.state_cache import CachedCase, StateCache
 from bot.services.threads import CaseThread
 from grading.assessment import Assessment
@@ -49,9 +50,6 @@ from grading.protocol import Protocol
 from grading.state import derive_state
 from grading.version import ENGINE_VERSION
 
-# Compiled once and cached: the values go in as parameters, not into the statement.
-_ASSESSMENTS: Final = cast(Table, models.Assessment.__table__)
-_INSERT_ASSESSMENT: Final = insert(_ASSESSMENTS).returning(_ASSESSMENTS.c.id)
 FUTURE_SKEW: Final = timedelta(minutes=5)  # clocks drift; an assessment "at 14:31" at 14:29 is fine
 
 
@@ -226,19 +224,28 @@ class Services:
                 graded = next(g for g in reversed(state.assessments) if g.assessment is timed)
                 advice = advise(state, self.protocol, max(now, moment))
                 values = _assessment_row(case, timed, graded, actor, note, key, self.protocol, now)
-                row_id = session.connection().execute(_INSERT_ASSESSMENT, values).scalar_one()
-                self._audit(
+                event = {
+                    "at": now,
+                    "actor": actor.user,
+                    "action": "assessment.record",
+                    "source": actor.source,
+                    "role": role,
+                    "case_code": case.code,
+                    "object_type": "assessment",
+                    "detail": {
+                        "crs": values["crs_grade"],
+                        "icans": values["icans_grade"],
+                        "key": key,
+                    },
+                }
+                row_id = write_record(
                     session,
-                    actor,
-                    role,
-                    now,
-                    "assessment.record",
-                    case.code,
-                    "assessment",
-                    str(row_id),
-                    {"crs": values["crs_grade"], "icans": values["icans_grade"], "key": key},
+                    assessment=values,
+                    event=event,
+                    reminders=next_reminders(session.connection(), case, advice, at=now),
+                    case_id=case.id,
+                    at=now,
                 )
-                plan_reminders(session, case, advice, at=now)
                 recorded = RecordedAssessment(case.code, row_id, graded, advice, created=True)
                 kept = CachedCase(case.revision, history, state)
             self._states.put(case.id, kept)  # committed: the copy is now the database's

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Executable, Row, Table, bindparam, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -101,25 +101,21 @@ def record_audit(
     ``detail`` that is not plain JSON (the message names the key, never its value);
     ``RuntimeError`` for an isolation level or engine that could fork the chain.
     """
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("naive datetime: audit events need a timezone-aware moment")
-    facts = _structured(detail)
-    values: dict[str, Any] = {
-        "at": at.astimezone(UTC),
-        "actor": actor,
-        "role": role,
-        "action": action,
-        "case_code": case_code,
-        "object_type": object_type,
-        "object_id": object_id,
-        "source": source,
-        "detail": facts,
-    }
+    values = audit_values(
+        at=at,
+        actor=actor,
+        action=action,
+        source=source,
+        role=role,
+        case_code=case_code,
+        object_type=object_type,
+        object_id=object_id,
+        detail=detail,
+    )
     connection = session.connection(bind_arguments={"mapper": AuditEvent})
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        values["prev_hash"] = _chain_head(connection)
-        values["hash"] = _digest(values)
+        values = chained(values, chain_head(connection, _CHAIN_HEAD)[0])
         values["id"] = connection.execute(_INSERT_EVENT, values).scalar_one()
     elif dialect == "sqlite":
         placeholder = uuid.uuid4().hex * 2  # 64 characters, unique until the real hash is known
@@ -156,6 +152,56 @@ _LINK_EVENT: Final = (
     .where(_EVENTS.c.id == bindparam("row"))
     .values(prev_hash=bindparam("prev"), hash=bindparam("new"))
 )
+
+
+def audit_values(
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    source: str,
+    role: str | None = None,
+    case_code: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An event's columns before it is chained, checked as :func:`record_audit` describes."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("naive datetime: audit events need a timezone-aware moment")
+    return {
+        "at": at.astimezone(UTC),
+        "actor": actor,
+        "role": role,
+        "action": action,
+        "case_code": case_code,
+        "object_type": object_type,
+        "object_id": object_id,
+        "source": source,
+        "detail": _structured(detail),
+    }
+
+
+def chained(values: Mapping[str, Any], prev_hash: str) -> dict[str, Any]:
+    """The event linked after ``prev_hash``, with its own hash: ready to insert."""
+    linked = {**values, "prev_hash": prev_hash}
+    linked["hash"] = _digest(linked)
+    return linked
+
+
+def chain_head(connection: Connection, statement: Executable) -> Row[Any]:
+    """PostgreSQL: run ``statement``, whose first column calls ``toxbot_audit_chain_head()``.
+
+    That takes the chain lock and reads the last hash after it (migration 0003); the rest of the
+    row is the caller's (the record path reserves its assessment id in the same round trip). A
+    snapshot isolation level is refused as ``RuntimeError``.
+    """
+    try:
+        return connection.execute(statement).one()
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == SNAPSHOT_REFUSED:
+            raise RuntimeError(str(exc.orig).splitlines()[0]) from None
+        raise
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -248,17 +294,6 @@ def _keys(value: object, prefix: str) -> Iterator[tuple[str, str]]:
     elif isinstance(value, list | tuple):
         for item in value:
             yield from _keys(item, prefix)
-
-
-def _chain_head(connection: Connection) -> str:
-    """PostgreSQL: take the chain lock and read the last hash (``toxbot_audit_chain_head``)."""
-    try:
-        head: str = connection.execute(_CHAIN_HEAD).scalar_one()
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == SNAPSHOT_REFUSED:
-            raise RuntimeError(str(exc.orig).splitlines()[0]) from None
-        raise
-    return head
 
 
 def _digest(fields: Mapping[Any, Any]) -> str:

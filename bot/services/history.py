@@ -41,11 +41,17 @@ from grading.case import (
 
 _M = TypeVar("_M", bound=BaseModel)
 
-_ENUMS: Final[dict[str, type[Any]]] = {
-    "consciousness": Consciousness,
-    "seizure": Seizure,
-    "cerebral_edema": CerebralEdema,
+# Stored enum values back to their members: a dict lookup, not an Enum call per field per row.
+_ENUMS: Final[dict[str, dict[Any, Any]]] = {
+    name: {member.value: member for member in enum}
+    for name, enum in (
+        ("consciousness", Consciousness),
+        ("seizure", Seizure),
+        ("cerebral_edema", CerebralEdema),
+    )
 }
+_DEVICES: Final = {device.value: device for device in OxygenDevice}
+_FINDINGS: Final = {finding.value: finding for finding in AttributableFinding}
 
 
 def patient_of(case: models.Case | LockedCase) -> Patient:
@@ -67,18 +73,20 @@ def stored_assessment(
     data: dict[str, Any] = dict(inputs)
     oxygen = data.get("oxygen")
     if oxygen is not None:
-        data["oxygen"] = Oxygen.model_construct(
-            device=OxygenDevice(oxygen["device"]), flow_l_min=oxygen.get("flow_l_min")
+        data["oxygen"] = _construct(
+            Oxygen,
+            _OXYGEN_DEFAULTS,
+            {"device": _DEVICES[oxygen["device"]], "flow_l_min": oxygen.get("flow_l_min")},
         )
     items = data.get("ice_items")
     if items is not None:
-        data["ice_items"] = IceItems.model_construct(**items)
-    for name, enum in _ENUMS.items():
+        data["ice_items"] = _construct(IceItems, _ICE_DEFAULTS, dict(items))
+    for name, members in _ENUMS.items():
         if name in data:
-            data[name] = enum(data[name])
+            data[name] = members[data[name]]
     if "attributed_elsewhere" in data:
         data["attributed_elsewhere"] = frozenset(
-            AttributableFinding(value) for value in data["attributed_elsewhere"]
+            _FINDINGS[value] for value in data["attributed_elsewhere"]
         )
     data["at"] = at
     data["stated"] = StatedGrades.model_construct(**stated) if stated else None
@@ -94,6 +102,8 @@ def _defaults(model: type[BaseModel]) -> dict[str, Any]:
 
 
 _ASSESSMENT_DEFAULTS: Final = _defaults(TimedAssessment)
+_OXYGEN_DEFAULTS: Final = _defaults(Oxygen)
+_ICE_DEFAULTS: Final = _defaults(IceItems)
 
 
 def _construct(model: type[_M], defaults: Mapping[str, Any], data: dict[str, Any]) -> _M:
@@ -120,6 +130,8 @@ def _moment(value: datetime | str) -> datetime:
 
 def _json(value: Any) -> Any:
     """A stored JSON value, decoded once (psycopg decodes JSON itself; SQLite gives text)."""
+    if value is None or value == "null":
+        return None
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
@@ -130,7 +142,7 @@ def load_history(session: Session, case: models.Case | LockedCase) -> CaseHistor
     """
     # Raw driver values: SQLAlchemy's per-row type processing (SQLite's datetime regex, the JSON
     # wrappers) cost more than the rest of loading a long case. Normalised by _moment and _json.
-    assessments = session.execute(_ASSESSMENTS, {"case_id": case.id})
+    assessments = session.execute(_ASSESSMENTS, {"case_id": case.id}).all()
     doses = session.execute(
         select(models.Dose.given_at, models.Dose.drug, models.Dose.dose_mg, models.Dose.route)
         .where(models.Dose.case_id == case.id)
@@ -161,5 +173,11 @@ def load_history(session: Session, case: models.Case | LockedCase) -> CaseHistor
 
 
 def assessment_inputs(assessment: TimedAssessment) -> dict[str, Any]:
-    """What is stored of an assessment's inputs: design §4 fields, as JSON (no time, no note)."""
-    return assessment.model_dump(mode="json", exclude_none=True, exclude={"at", "stated"})
+    """What is stored of an assessment's inputs: design §4 fields, as JSON (no time, no note).
+
+    Fields at their defaults (not assessed, or a finding absent) are left out: they read back
+    as the same defaults, and a long case loads faster for the shorter text.
+    """
+    return assessment.model_dump(
+        mode="json", exclude_none=True, exclude_defaults=True, exclude={"at", "stated"}
+    )

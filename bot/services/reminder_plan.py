@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import models
@@ -25,22 +25,25 @@ OPEN: Final = ("pending", "snoozed", "sent", "escalated")
 
 
 _REMINDERS: Final = cast(Table, models.Reminder.__table__)
+_REASSESSMENTS: Final = (REASSESS_VITALS, REASSESS_NEURO)
 # Built once: the hot path executes them with parameters and never compiles them again.
-_RESOLVE: Final = (
+RESOLVE: Final = (
     update(_REMINDERS)
     .where(
         _REMINDERS.c.case_id == bindparam("case"),
-        _REMINDERS.c.kind.in_((REASSESS_VITALS, REASSESS_NEURO)),
+        _REMINDERS.c.kind.in_(_REASSESSMENTS),
         _REMINDERS.c.state.in_(OPEN),
     )
     .values(state="resolved", updated_at=bindparam("at"), version=_REMINDERS.c.version + 1)
 )
+"""Resolve a case's open reassessments; parameters ``case`` (its id) and ``at``."""
 _OPEN_REVIEWS: Final = select(_REMINDERS.c.id).where(
     _REMINDERS.c.case_id == bindparam("case"),
     _REMINDERS.c.kind == REFRACTORY_REVIEW,
     _REMINDERS.c.state.in_(OPEN),
 )
-_INSERT: Final = insert(_REMINDERS)
+INSERT: Final = insert(_REMINDERS)
+"""Insert reminder rows as :func:`next_reminders` builds them."""
 
 
 def plan_reminders(
@@ -48,7 +51,18 @@ def plan_reminders(
 ) -> list[dict[str, Any]]:
     """Resolve the open reassessments of ``case`` and add the next ones; return those added."""
     connection = session.connection()
-    connection.execute(_RESOLVE, {"case": case.id, "at": at})
+    rows = next_reminders(connection, case, advice, at=at)
+    connection.execute(RESOLVE, {"case": case.id, "at": at})
+    if rows:
+        connection.execute(INSERT, rows)
+    return rows
+
+
+def next_reminders(
+    connection: Connection, case: LockedCase, advice: Advice, *, at: datetime
+) -> list[dict[str, Any]]:
+    """The reminder rows ``advice`` schedules (not written): the next vitals/CRS check and neuro
+    screen for the case's nurse, and the clinician re-reviews of a new refractory flag."""
     upcoming = advice.next_reassessment
     due: list[tuple[str, datetime, str | None]] = []
     nurse = case.nurses[0] if case.nurses else None
@@ -59,7 +73,7 @@ def plan_reminders(
     # One flag, one set of reviews (D16): none while the last flag's are still open.
     if upcoming.reviews_at and connection.execute(_OPEN_REVIEWS, {"case": case.id}).first() is None:
         due.extend((REFRACTORY_REVIEW, moment, None) for moment in upcoming.reviews_at)
-    rows = [
+    return [
         {
             "case_id": case.id,
             "kind": kind,
@@ -75,6 +89,3 @@ def plan_reminders(
         }
         for kind, moment, recipient in due
     ]
-    if rows:
-        connection.execute(_INSERT, rows)
-    return rows

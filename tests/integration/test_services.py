@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -24,6 +24,7 @@ from bot.services.api import OPERATOR, Actor, Services
 from bot.services.audit import verify_chain
 from bot.services.errors import CaseClosed, CaseNotFound, NotRecorded
 from bot.services.members import Denied, Role, set_role
+from bot.services.reminder_plan import next_reminders
 from grading import parse_assessment
 from grading.errors import InputError
 from tests.integration.conftest import FakeClock
@@ -211,13 +212,14 @@ def test_a_failure_mid_transaction_stores_nothing(
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The database refuses the last write (a reminder without its kind): all of it is undone."""
     code = new_case(services, clock)
 
-    def broken(*_args: Any, **_kwargs: Any) -> None:
-        raise RuntimeError("reminder planning failed")
+    def broken(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return [{**row, "kind": None} for row in next_reminders(*args, **kwargs)]
 
-    monkeypatch.setattr("bot.services.api.plan_reminders", broken)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr("bot.services.api.next_reminders", broken)
+    with pytest.raises(IntegrityError):
         assess(services, code)
     assert count(sessions, models.Assessment) == 0
     assert count(sessions, models.Reminder) == 0
