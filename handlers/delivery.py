@@ -37,6 +37,7 @@ log = logging.getLogger("toxbot.slack")
 FORM_ACTIONS: Final = {FormKind.ASSESSMENT: "assessment.record", FormKind.DOSE: "dose.record"}
 MODAL_TITLE: Final = "toxbot"
 FORMS_REMEMBERED: Final = 1000  # open forms (and case threads) remembered in memory
+POSTS_REMEMBERED: Final = 20_000  # request keys whose reply was posted (replays post nothing)
 
 
 def message_view(reply: Reply) -> dict[str, Any]:
@@ -70,6 +71,7 @@ class Poster:
         # case code -> its thread, once it has one: a thread never moves, so no need to ask the
         # database again before every post.
         self._threads: OrderedDict[str, CaseThread] = OrderedDict()
+        self._posted: OrderedDict[str, None] = OrderedDict()  # request keys already posted
         self._lock = threading.Lock()
 
     # ----------------------------------------------------------------------------------------
@@ -155,8 +157,8 @@ class Poster:
 
     def _post_case_thread(self, reply: Reply, key: str, channel: str | None, user: str) -> None:
         code = reply.case_code
-        if not self._services.first_delivery(f"post:{key}"):
-            return  # this request's reply is already in the thread (a replay or a retry)
+        if not self._first_post(key):
+            return  # this request's reply is already in the thread (a replay)
         if code is None:
             self._tell(reply, channel=channel, user=user)
             return
@@ -193,6 +195,24 @@ class Poster:
                 channel=channel,
                 user=user,
             )
+
+    def _first_post(self, key: str) -> bool:
+        """True the first time this process posts the reply of request ``key``.
+
+        In memory, not in ``processed_event``: the record itself is idempotent in the database,
+        and Slack retries neither commands nor form submissions (events are deduplicated before
+        any listener runs), so what this guards against is a replayed request, which lands on
+        the same process unless replicas sit behind a load balancer, where a replay could at
+        worst post a second copy of a reply. A database write per post would cost every
+        request's throughput for that.
+        """
+        with self._lock:
+            if key in self._posted:
+                return False
+            self._posted[key] = None
+            while len(self._posted) > POSTS_REMEMBERED:
+                self._posted.popitem(last=False)
+        return True
 
     def _thread(self, code: str) -> CaseThread:
         with self._lock:

@@ -100,3 +100,32 @@ def test_nothing_of_slack_loads_for_the_grading_cli_or_at_import() -> None:
         cwd=Path(__file__).resolve().parents[2],
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_serve_uses_socket_mode_when_an_app_token_is_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    from slack_bolt.adapter import socket_mode
+
+    started: list[tuple[object, str]] = []
+
+    class FakeHandler:
+        def __init__(self, app: object, app_token: str, **_: object) -> None:
+            started.append((app, app_token))
+
+        def start(self) -> None:
+            return None
+
+    monkeypatch.setattr(socket_mode, "SocketModeHandler", FakeHandler)
+    settings = Settings(
+        _env_file=None,
+        slack_bot_token=SecretStr("xoxb-x"),
+        slack_app_token=SecretStr("xapp-1-test"),
+        slack_api_url=fake_slack.url,
+        database_url=SecretStr(f"sqlite:///{tmp_path / 'toxbot.db'}"),
+    )
+
+    assert serve(settings) == 0
+    ((app, token),) = started
+    assert token == "xapp-1-test"
+    assert type(app).__name__ == "App"
