@@ -15,7 +15,9 @@ def test_the_floor_and_the_bot_are_measured_over_http() -> None:
         url = slack_bench._url(engine)
         floor = slack_bench.measure("bare", url, TINY)
         bot = slack_bench.measure("bot", url, TINY)
+        service = slack_bench.service_p50_ms(url, 3)
 
     for measured in (floor, bot):
         assert 0 < measured.p50_ms <= measured.p99_ms
         assert measured.per_s > 0
+    assert service > 0
