@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,13 @@ def test_serve_uses_socket_mode_when_an_app_token_is_set(
     ((app, token),) = started
     assert token == "xapp-1-test"
     assert type(app).__name__ == "App"
+
+
+def test_the_url_verification_challenge_is_answered(bot: SlackBot) -> None:
+    challenge = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    body = json.dumps({"token": "t", "challenge": challenge, "type": "url_verification"})
+
+    response = bot.sender.post(body, "application/json")
+
+    assert response.status == 200
+    assert challenge.encode() in response.body
