@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 EXIT_OK: Final = 0
 EXIT_CONFIG: Final = 2
 EVENTS_PATH: Final = "/slack/events"
+# Slack requests in bolt at once: within what SQLAlchemy's default pool (5 + 10 overflow) serves
+# without making a request wait for a connection. More threads only contend for the GIL and the
+# database's write lock (measured: no more throughput, a worse p99).
+DISPATCH_THREADS: Final = 8
 log = logging.getLogger("toxbot.serve")
 
 
@@ -72,12 +76,15 @@ def serve(settings: Settings) -> int:
 
 def asgi_app(app: App, services: Services, metrics: Metrics) -> Starlette:
     """The ASGI application: Slack requests through bolt, health and metrics."""
+    from anyio import CapacityLimiter, to_thread
     from slack_bolt import BoltRequest
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse, Response
     from starlette.routing import Route
+
+    limiter = CapacityLimiter(DISPATCH_THREADS)
 
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
@@ -87,7 +94,7 @@ def asgi_app(app: App, services: Services, metrics: Metrics) -> Starlette:
             query=str(request.url.query),
             headers={key: [value] for key, value in request.headers.items()},
         )
-        result = await run_in_threadpool(app.dispatch, bolt_request)
+        result = await to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter)
         metrics.count("requests", status=str(result.status))
         if result.status < 300:
             metrics.count("acks")
