@@ -68,3 +68,12 @@ def test_opening_the_home_tab_publishes_the_home_view(bot: SlackBot) -> None:
     (published,) = bot.fake.wait_for("views.publish")
     assert published.args["user_id"] == CLINICIAN
     assert_valid_view(published.args["view"])
+
+
+def test_assess_without_fields_in_a_channel_points_to_the_command_form(bot: SlackBot) -> None:
+    send_event(bot.sender, message_event(f"assess {bot.code}", user=CLINICIAN))
+
+    (note,) = bot.fake.wait_for("chat.postEphemeral")
+    assert f"/tox assess {bot.code}" in note.args["text"]
+    assert bot.fake.of("views.open") == []
+    assert bot.rows(models.Assessment) == 0
