@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -173,6 +174,7 @@ class Reminder(Base):
     __table_args__ = (
         Index("ix_reminder_state_due", "state", "due_at"),
         Index("ix_reminder_case_state", "case_id", "state"),
+        Index("ix_reminder_state_wake", "state", "wake_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -190,6 +192,15 @@ class Reminder(Base):
     policy_version: Mapped[str] = mapped_column(String(60))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Delivery (migration 0004, reminders.dispatcher): when a non-pending row next needs the
+    # dispatcher, first delivery, last escalation, overdue flag, snoozes, acknowledgement.
+    wake_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    overdue: Mapped[bool] = mapped_column(default=False, server_default=false())
+    snooze_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    acknowledged_by: Mapped[str | None] = mapped_column(String(40))
+    acknowledged_at: Mapped[datetime | None]
 
 
 class AuditEvent(Base):
