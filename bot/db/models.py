@@ -203,6 +203,19 @@ class Reminder(Base):
     acknowledged_at: Mapped[datetime | None]
 
 
+class SchedulerHeartbeat(Base):
+    """A process running the reminder scheduler: who, whether it leads, its last beat (§8)."""
+
+    __tablename__ = "scheduler_heartbeat"
+
+    process: Mapped[str] = mapped_column(String(120), primary_key=True)  # "host:pid"
+    host: Mapped[str] = mapped_column(String(64))
+    pid: Mapped[int] = mapped_column(Integer)
+    leader: Mapped[bool]
+    started_at: Mapped[datetime]
+    beat_at: Mapped[datetime]
+
+
 class AuditEvent(Base):
     """An append-only audit record, hash-chained to the one before it."""
 
