@@ -9,6 +9,7 @@ idempotency key: Slack's retries of the same event store nothing twice.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -23,8 +24,16 @@ ASSESS_LINE: Final = re.compile(r"^\s*assess\s", re.IGNORECASE)
 MENTION: Final = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 
 
-def register(app: App, *, services: Services, poster: Poster, zone: ZoneInfo) -> None:
-    """Wire ``app_mention`` and ``assess ...`` messages to :func:`bot.commands.run_line`."""
+def register(
+    app: App,
+    *,
+    services: Services,
+    poster: Poster,
+    zone: ZoneInfo,
+    dedupe: Callable[..., Any],
+) -> None:
+    """Wire ``app_mention`` and ``assess ...`` messages to :func:`bot.commands.run_line`;
+    ``dedupe`` (``handlers.middleware.event_dedupe``) drops Slack's repeats of each event."""
 
     def answer(line: str, event: dict[str, Any], body: dict[str, Any], ctx: BoltContext) -> None:
         actor = actor_of(ctx)
@@ -37,11 +46,11 @@ def register(app: App, *, services: Services, poster: Poster, zone: ZoneInfo) ->
             reply = result.thread or result.ack
         poster.in_thread(reply, channel=channel, thread_ts=thread_ts, user=actor.user)
 
-    @app.event("app_mention")
+    @app.event("app_mention", middleware=[dedupe])
     def mentioned(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         answer(MENTION.sub(" ", event.get("text", "")).strip(), event, body, context)
 
-    @app.message(ASSESS_LINE)
+    @app.message(ASSESS_LINE, middleware=[dedupe])
     def assess_message(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         text = event.get("text", "")
         if event.get("subtype") or MENTION.search(text):

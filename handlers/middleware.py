@@ -1,11 +1,11 @@
-"""Global middleware: who is acting, and deliveries Slack repeats.
+"""Middleware: who is acting (every request), and deliveries Slack repeats (acting listeners).
 
 * **Actor.** Every request gets an :class:`~bot.services.api.Actor` (the Slack user and the
   surface) on its context, so every listener passes the same actor to the services, which check
   the role.
 * **Event dedupe.** Slack retries an event it thinks was lost (``X-Slack-Retry-Num`` 1-3) and
   may deliver one twice. The first delivery of an ``event_id`` claims it in ``processed_event``;
-  a later one is acknowledged and dropped before any listener runs. If handling the first one
+  a later one is acknowledged and dropped before the listener runs. If handling the first one
   fails, the error handler forgets the claim, so Slack's retry is handled after all. Writes carry
   the event id as their idempotency key as well, so even a race stores once.
 """
@@ -28,9 +28,8 @@ log = logging.getLogger("toxbot.slack")
 PURGE_EVERY_S = 3600.0  # processed_event rows older than a day go about once an hour
 
 
-def register(app: App, *, services: Services, metrics: Metrics) -> None:
-    """Install the actor and dedupe middleware on ``app`` (actor first)."""
-    last_purge = [time.monotonic()]
+def register(app: App) -> None:
+    """Install the actor middleware on ``app`` (every request)."""
 
     @app.middleware
     def actor_context(context: BoltContext, body: dict[str, Any], next: Callable[[], None]) -> None:
@@ -38,7 +37,15 @@ def register(app: App, *, services: Services, metrics: Metrics) -> None:
         context[ACTOR] = Actor(user, source_of(body))
         next()
 
-    @app.middleware
+
+def event_dedupe(services: Services, metrics: Metrics) -> Callable[..., BoltResponse | None]:
+    """Listener middleware: the first delivery of an ``event_id`` goes on, repeats are dropped.
+
+    On the listeners that act (an ``assess`` message, a mention, the home tab), not globally,
+    so ordinary channel chatter costs no database write.
+    """
+    last_purge = [time.monotonic()]
+
     def dedupe_events(
         request: BoltRequest,
         context: BoltContext,
@@ -46,7 +53,7 @@ def register(app: App, *, services: Services, metrics: Metrics) -> None:
         next: Callable[[], None],
     ) -> BoltResponse | None:
         event_id = body.get("event_id")
-        if body.get("type") != "event_callback" or not isinstance(event_id, str):
+        if not isinstance(event_id, str):
             next()
             return None
         retry = _header(request, "x-slack-retry-num")
@@ -63,6 +70,8 @@ def register(app: App, *, services: Services, metrics: Metrics) -> None:
             services.purge_deliveries()
         next()
         return None
+
+    return dedupe_events
 
 
 def _header(request: BoltRequest, name: str) -> str | None:

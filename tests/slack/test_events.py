@@ -77,3 +77,9 @@ def test_assess_without_fields_in_a_channel_points_to_the_command_form(bot: Slac
     assert f"/tox assess {bot.code}" in note.args["text"]
     assert bot.fake.of("views.open") == []
     assert bot.rows(models.Assessment) == 0
+
+
+def test_ordinary_chatter_writes_nothing_to_the_database(bot: SlackBot) -> None:
+    send_event(bot.sender, message_event("coffee anyone?", user=CLINICIAN))
+
+    assert bot.rows(models.ProcessedEvent) == 0
