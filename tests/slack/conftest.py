@@ -26,7 +26,9 @@ from bot.serve import build_http
 from bot.services.api import OPERATOR, Services
 from bot.settings import Settings
 from tests.integration.conftest import FakeClock, database, postgres_url
+from tests.slack.blockkit import assert_valid_message, assert_valid_view
 from tests.slack.fake_slack import FakeSlack
+from tests.slack.payloads import sent_payload
 from tests.slack.server import running
 from tests.slack.signing import SlackSender
 
@@ -119,3 +121,13 @@ def bot(database: Engine, fake_slack: FakeSlack) -> Iterator[SlackBot]:
         yield SlackBot(sender, fake_slack, services, database, metrics, clock, code)
         sender.close()
     executor.shutdown(wait=True)
+    assert_everything_sent_is_valid(fake_slack)
+
+
+def assert_everything_sent_is_valid(fake: FakeSlack) -> None:
+    """Every message and view the bot sent in the test passes the Block Kit checks."""
+    for call in fake.calls:
+        if call.method in {"chat.postMessage", "chat.postEphemeral"}:
+            assert_valid_message(sent_payload(call.args))
+        elif call.method in {"views.open", "views.publish"}:
+            assert_valid_view(call.args["view"])

@@ -5,6 +5,7 @@ the database."""
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -66,4 +67,9 @@ def test_a_user_that_cannot_be_reached_is_counted_and_nothing_breaks(bot: SlackB
     bot.fake.wait_for("conversations.open")
     assert bot.rows(models.Assessment) == 1
     assert bot.sender.command("help", user=CLINICIAN).status == 200  # still serving
-    assert bot.metrics.value("webapi_errors", method="conversations.open", error="user_not_found")
+    deadline = time.monotonic() + 5  # counted once the answer is read, after the fake saw it
+    while not bot.metrics.value(
+        "webapi_errors", method="conversations.open", error="user_not_found"
+    ):
+        assert time.monotonic() < deadline, "the failure was not counted"
+        time.sleep(0.01)
