@@ -26,6 +26,19 @@ class Settings(BaseSettings):
     toxbot_port: int = 3000
     toxbot_admins: str = ""  # comma-separated Slack user ids made admins on start
     toxbot_auto_upgrade: bool = True  # upgrade the database schema on start
+    toxbot_reminders: bool = True  # run the reminder scheduler in serve and console ("off": not)
+    # Reminder escalation (reminders.contacts): the on-call clinician channel (level 2 and
+    # clinician re-reviews), and one charge nurse per unit as "UNIT=U123,ICU=U456" (level 1).
+    toxbot_oncall_channel: str | None = None
+    toxbot_charge_nurses: str = ""
+
+    @property
+    def charge_nurses(self) -> dict[str, str]:
+        """The unit -> charge nurse Slack id map in ``TOXBOT_CHARGE_NURSES`` (blanks ignored)."""
+        pairs = (part.partition("=") for part in self.toxbot_charge_nurses.split(","))
+        return {
+            unit.strip(): user.strip() for unit, _, user in pairs if unit.strip() and user.strip()
+        }
 
     @property
     def admin_ids(self) -> tuple[str, ...]:

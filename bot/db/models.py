@@ -194,11 +194,12 @@ class Reminder(Base):
     updated_at: Mapped[datetime]
     # Delivery (migration 0004, reminders.dispatcher): when a non-pending row next needs the
     # dispatcher, first delivery, last escalation, overdue flag, snoozes, acknowledgement.
+    # Server defaults only: the record path's one-statement INSERTs need not name them.
     wake_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
-    overdue: Mapped[bool] = mapped_column(default=False, server_default=false())
-    snooze_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    overdue: Mapped[bool] = mapped_column(server_default=false())
+    snooze_count: Mapped[int] = mapped_column(Integer, server_default="0")
     acknowledged_by: Mapped[str | None] = mapped_column(String(40))
     acknowledged_at: Mapped[datetime | None]
 

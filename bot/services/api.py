@@ -32,6 +32,7 @@ from bot.services.history import assessment_inputs, load_history
 from bot.services.members import Denied, Role, authorize, set_role
 from bot.services.record_writes import write_record
 from bot.services.reminder_plan import next_reminders
+from bot.services.reminders import ReminderStatus
 from bot.services.state_cache import CachedCase, StateCache
 from bot.services.threads import CaseThread
 from grading.assessment import Assessment
@@ -653,6 +654,62 @@ class Services:
         except NotRecorded:
             return False
         return True
+
+    # ----------------------------------------------------------------------------------------
+    # Reminder buttons (issue 6): Acknowledge and Snooze. Role "reminder.ack" AND assignment
+    # (bot.services.reminders); idempotent: a repeat press returns the row unchanged.
+
+    def acknowledge_reminder(self, actor: Actor, reminder_id: int) -> ReminderStatus:
+        """Acknowledge a reminder (it stops escalating); e.g. 'acknowledged by U123 at 14:05'."""
+        return self._reminder_action(actor, reminder_id, "reminder.acknowledged")
+
+    def snooze_reminder(self, actor: Actor, reminder_id: int) -> ReminderStatus:
+        """Snooze a sent reminder for the protocol's snooze time, at most ``max_snoozes`` times;
+        a refused snooze comes back with ``refusal`` set and nothing changed."""
+        return self._reminder_action(actor, reminder_id, "reminder.snoozed")
+
+    def _reminder_action(self, actor: Actor, reminder_id: int, action: str) -> ReminderStatus:
+        from bot.services import reminders
+
+        now = self._clock.now()
+        with self._transaction() as session:
+            role = self._authorize(session, actor, "reminder.ack", None, now)
+            reminder, case = reminders.locked_reminder(session, reminder_id)
+            if not actor.trusted and not reminders.is_assigned(
+                session, reminder, case, actor.user, role
+            ):
+                self._audit(
+                    session,
+                    actor,
+                    role,
+                    now,
+                    "denied:reminder.ack",
+                    case.code,
+                    "reminder",
+                    str(reminder_id),
+                    {"reason": "not_assigned"},
+                )
+                session.commit()
+                raise reminders.NotAssigned()
+            before = reminder.state
+            if action == "reminder.acknowledged":
+                done = reminders.acknowledge(session, reminder, case, user=actor.user, at=now)
+            else:
+                escalation = self.protocol.escalation
+                done = reminders.snooze(session, reminder, case, escalation=escalation, at=now)
+            if done.changed:
+                self._audit(
+                    session,
+                    actor,
+                    role,
+                    now,
+                    action,
+                    case.code,
+                    "reminder",
+                    str(reminder_id),
+                    {"from": before, "level": done.level, "snoozes": done.snooze_count},
+                )
+            return done
 
 
 def _timed(assessment: Assessment, at: datetime, stated: StatedGrades | None) -> TimedAssessment:

@@ -242,7 +242,7 @@ def close_case(
     return case
 
 
-OPEN_REMINDERS = ("pending", "snoozed", "sent", "escalated")
+OPEN_REMINDERS = ("pending", "sending", "snoozed", "sent", "escalated")
 
 
 def grade_5(case: models.Case) -> dict[str, int]:

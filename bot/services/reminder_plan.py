@@ -21,7 +21,7 @@ POLICY_VERSION: Final = "cadence-2026.1"
 REASSESS_VITALS: Final = "reassess_vitals"
 REASSESS_NEURO: Final = "reassess_neuro"
 REFRACTORY_REVIEW: Final = "refractory_review"
-OPEN: Final = ("pending", "snoozed", "sent", "escalated")
+OPEN: Final = ("pending", "sending", "snoozed", "sent", "escalated")
 
 
 _REMINDERS: Final = cast(Table, models.Reminder.__table__)
