@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Final
 
 from grading.case import CORTICOSTEROIDS, CRS_TREATMENTS, CaseHistory, Dose, Drug, hours_between
@@ -29,6 +30,7 @@ from grading.protocol import Protocol, Refractory, SteroidRule, TocilizumabRule
 from grading.result import Status, ToxicityGrade
 
 DAY: Final = timedelta(hours=24)
+_AT: Final = attrgetter("at")
 
 
 def derive_state(
@@ -46,9 +48,9 @@ def derive_state(
     and the same derived prior treatment (D13). The result is the same as without it; a new
     assessment on a long case then costs one grading instead of the whole history's.
     """
-    assessments = sorted((a for a in history.assessments if a.at <= now), key=lambda a: a.at)
-    doses = tuple(sorted((d for d in history.doses if d.at <= now), key=lambda d: d.at))
-    labs = tuple(sorted((lab for lab in history.labs if lab.at <= now), key=lambda lab: lab.at))
+    assessments = sorted((a for a in history.assessments if a.at <= now), key=_AT)
+    doses = tuple(sorted((d for d in history.doses if d.at <= now), key=_AT))
+    labs = tuple(sorted((lab for lab in history.labs if lab.at <= now), key=_AT))
 
     reusable = (
         {id(g.assessment): g for g in previous.assessments}
@@ -159,21 +161,25 @@ def _first(*values: object) -> object:
 
 
 def _course(graded: Sequence[GradedAssessment], side: str) -> ToxicityCourse:
-    """One toxicity's course, from the assessments that assessed it."""
-    points = [
-        (g.at, getattr(g.result, side))
-        for g in graded
-        if getattr(g.result, side).status is not Status.NOT_ASSESSED
-    ]
-    if not points:
+    """One toxicity's course, from the assessments that assessed it (one pass: every reply
+    derives it over the whole case)."""
+    current: ToxicityGrade | None = None
+    previous: ToxicityGrade | None = None
+    current_at: datetime | None = None
+    onset_at: datetime | None = None
+    worst, worst_at = -1, None
+    for g in graded:
+        result: ToxicityGrade = getattr(g.result, side)
+        if result.status is Status.NOT_ASSESSED:
+            continue
+        previous, current, current_at = current, result, g.at
+        bound = lower_bound(result) or 0
+        if onset_at is None and bound >= 1:
+            onset_at = g.at
+        if bound > worst:  # strictly: the earliest assessment at the worst grade
+            worst, worst_at = bound, g.at
+    if current is None:
         return ToxicityCourse(None, None, None, Trend.UNKNOWN, None, None, None)
-    current_at, current = points[-1]
-    previous = points[-2][1] if len(points) > 1 else None
-    onset_at = next((at for at, result in points if (lower_bound(result) or 0) >= 1), None)
-    worst_at, worst = max(
-        ((at, lower_bound(result) or 0) for at, result in points),
-        key=lambda p: (p[1], -p[0].timestamp()),
-    )
     return ToxicityCourse(
         current=current,
         current_at=current_at,

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -725,7 +725,16 @@ def _validated(model: type[Dose] | type[Lab], data: Mapping[str, Any]) -> Any:
 
 
 def _by_key(session: Session, model: Any, key: str) -> Any:
-    return session.scalars(select(model).where(model.idempotency_key == key)).first()
+    """The row stored under ``key``, or None: an id-only lookup first (nearly always a miss),
+    the whole row only when there is one to replay."""
+    found = session.connection().execute(_KEY_LOOKUPS[model], {"key": key}).scalar()
+    return None if found is None else session.get(model, found)
+
+
+_KEY_LOOKUPS: Final = {
+    model: select(model.__table__.c.id).where(model.__table__.c.idempotency_key == bindparam("key"))
+    for model in (models.Assessment, models.Dose, models.Lab)
+}
 
 
 def _assessment_row(

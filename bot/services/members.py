@@ -15,7 +15,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -107,12 +107,17 @@ class Denied(ServiceError):
         self.role = role
 
 
+_ROLE_OF: Final = select(Member.__table__.c.role).where(
+    Member.__table__.c.slack_user_id == bindparam("user")
+)  # built once: every role check runs it
+
+
 def role_of(session: Session, slack_user_id: str) -> Role | None:
     """The user's role, or None when they have no ``member`` row.
 
     A stored value that is not a known role also gives None: an unknown role grants nothing.
     """
-    stored = session.scalar(select(Member.role).where(Member.slack_user_id == slack_user_id))
+    stored = session.connection().execute(_ROLE_OF, {"user": slack_user_id}).scalar()
     if stored is None:
         return None
     try:
