@@ -19,11 +19,26 @@ it travels differs:
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Connection, Insert, Table, bindparam, insert, text
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Insert,
+    String,
+    Table,
+    bindparam,
+    column,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from bot.db import models
@@ -77,40 +92,54 @@ def _write_in_one_statement(
     prev_hash, assessment_id = audit.chain_head(connection, _HEAD_AND_ID)
     chained = audit.chained(audit.audit_values(**event, object_id=str(assessment_id)), prev_hash)
     row = {**assessment, "id": assessment_id}
-    parameters: dict[str, Any] = {"case": case_id, "at": at}
+    parameters: dict[str, Any] = {"case": case_id, "at": at, "reminders": _as_json(reminders)}
     parameters.update((f"a_{name}", value) for name, value in row.items())
     parameters.update((f"e_{name}", value) for name, value in chained.items())
-    for index, reminder in enumerate(reminders):
-        parameters.update((f"r{index}_{name}", value) for name, value in reminder.items())
-    statement = _one_statement(
-        tuple(row), tuple(chained), tuple(reminders[0]) if reminders else (), len(reminders)
-    )
-    connection.execute(statement, parameters)
+    columns = tuple(reminders[0]) if reminders else _NO_REMINDERS
+    connection.execute(_one_statement(tuple(row), tuple(chained), columns), parameters)
     return int(assessment_id)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
 def _one_statement(
     assessment_columns: tuple[str, ...],
     event_columns: tuple[str, ...],
     reminder_columns: tuple[str, ...],
-    reminder_count: int,
 ) -> Insert:
     """The record's writes as one statement, built once per shape so it compiles once.
 
-    Every value is a bound parameter (``a_*`` the assessment, ``e_*`` the event, ``r<i>_*``
-    each reminder, ``case`` and ``at`` the resolve). One single-row INSERT per reminder: a
-    multi-row VALUES statement cannot be cached.
+    Every value is a bound parameter: ``a_*`` the assessment, ``e_*`` the event, ``case`` and
+    ``at`` the resolve, and ``reminders`` the new rows as one JSON array, expanded by
+    ``json_populate_recordset``. One parameter for any number of reminders keeps the statement
+    one shape, and under psycopg's 50 parameters, past which it re-parses a query every time.
     """
+    scheduled = func.json_populate_recordset(
+        literal_column("NULL::reminder"), sql_cast(bindparam("reminders", type_=String), JSON)
+    ).table_valued(*(column(name) for name in reminder_columns))
     ctes = [
         _insert_bound(_ASSESSMENTS, assessment_columns, "a_").cte("new_assessment"),
         RESOLVE.cte("resolved"),
-        *(
-            _insert_bound(_REMINDERS, reminder_columns, f"r{index}_").cte(f"scheduled_{index}")
-            for index in range(reminder_count)
-        ),
+        insert(_REMINDERS)
+        .from_select(reminder_columns, select(*(scheduled.c[name] for name in reminder_columns)))
+        .cte("scheduled"),
     ]
     return _insert_bound(_EVENTS, event_columns, "e_").add_cte(*ctes)
+
+
+_NO_REMINDERS: Final = ("case_id",)  # the columns of an empty set of rows: any will do
+
+
+def _as_json(rows: list[dict[str, Any]]) -> str:
+    """Reminder rows as the JSON array ``json_populate_recordset`` reads (times in ISO form)."""
+    return json.dumps(
+        [
+            {
+                name: value.isoformat() if isinstance(value, datetime) else value
+                for name, value in row.items()
+            }
+            for row in rows
+        ]
+    )
 
 
 def _insert_bound(table: Table, columns: tuple[str, ...], prefix: str) -> Insert:
