@@ -115,7 +115,16 @@ def create_app(
     from slack_bolt import App
 
     from bot.metrics import Metrics
-    from handlers import actions, commands, errors, home, messages, middleware, views
+    from handlers import (
+        actions,
+        commands,
+        errors,
+        home,
+        messages,
+        middleware,
+        reminder_actions,
+        views,
+    )
     from handlers.delivery import Poster
 
     client = web_client or make_web_client(settings)
@@ -137,6 +146,7 @@ def create_app(
     messages.register(app, services=services, poster=poster, zone=zone, dedupe=dedupe)
     views.register(app, services=services, poster=poster, zone=zone)
     actions.register(app, services=services, poster=poster, zone=zone)
+    reminder_actions.register(app, services=services, poster=poster, zone=zone)
     home.register(app, services=services, poster=poster, dedupe=dedupe)
     errors.register(app, services=services, poster=poster, metrics=metrics)
     return app
