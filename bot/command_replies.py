@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
 from bot.replies import ActionId, Button, Reply, Section, Tone, Visibility
 from bot.services.api import RecordedAssessment, RecordedDose
-from bot.services.queries import CaseSummary, DueList, Report
+from bot.services.queries import CaseSummary, DueList, DueReminder, Report
 from grading.errors import FieldError
 from grading.grammar import StatedGrades, stated_mismatches
 from grading.guidance_types import (
@@ -399,21 +399,41 @@ _KIND: Final = {
 }
 
 
-def due_reply(found: DueList, *, whose: str, zone: ZoneInfo) -> Reply:
-    """Open reminders, soonest first."""
+def due_reply(found: DueList, *, whose: str, zone: ZoneInfo, now: datetime | None = None) -> Reply:
+    """Open reminders, soonest first: due time, what, state, level, overdue, how late (``now``)."""
     if not found.reminders:
         return Reply(summary=f"No open reminders for {whose}.")
-    lines = tuple(
-        f"{when(r.due_at, zone)}  {r.code}  {_KIND.get(r.kind, r.kind)}  ({r.state}"
-        + (f", level {r.level}" if r.level else "")
-        + ")"
-        for r in found.reminders
-    )
+    lines = tuple(_due_line(r, zone, now) for r in found.reminders)
     more = (f"and {found.more} more",) if found.more else ()
     return Reply(
         summary=f"Open reminders for {whose}: {len(found.reminders) + found.more}",
         sections=(Section(None, lines + more),),
     )
+
+
+def _due_line(reminder: DueReminder, zone: ZoneInfo, now: datetime | None) -> str:
+    """'2026-11-20 08:00 UTC  CT-7K4Q  vitals with a CRS check  (sent, level 1, 12 min late)'."""
+    facts = [reminder.state]
+    if reminder.level:
+        facts.append(f"level {reminder.level}")
+    if reminder.overdue:
+        facts.append("overdue")
+    if reminder.snoozed_until is not None:
+        facts.append(f"snoozed until {reminder.snoozed_until.astimezone(zone):%H:%M %Z}")
+    if now is not None:
+        facts.append(_lateness(now - reminder.due_at))
+    what = _KIND.get(reminder.kind, reminder.kind)
+    return f"{when(reminder.due_at, zone)}  {reminder.code}  {what}  ({', '.join(facts)})"
+
+
+def _lateness(late_by: timedelta) -> str:
+    """'12 min late', '2 h 5 min late', 'due now', or 'in 40 min'."""
+    minutes = int(abs(late_by.total_seconds()) // 60)
+    hours, rest = divmod(minutes, 60)
+    span = (f"{hours} h {rest} min" if rest else f"{hours} h") if hours else f"{rest} min"
+    if minutes < 1:
+        return "due now"
+    return f"{span} late" if late_by > timedelta(0) else f"in {span}"
 
 
 def report_reply(report: Report, zone: ZoneInfo) -> Reply:

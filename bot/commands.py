@@ -431,9 +431,13 @@ def _due(context: _Context, rest: str) -> CommandResult:
     target = words[0] if words else "mine"
     if target.lower() == "mine":
         found = context.services.due_reminders(context.actor)
-        return CommandResult(ack=say.due_reply(found, whose="you", zone=context.zone))
+        reply = say.due_reply(found, whose="you", zone=context.zone, now=context.services.now())
+        return CommandResult(ack=reply)
     found = context.services.due_reminders(context.actor, code=target)
-    return CommandResult(ack=say.due_reply(found, whose=f"case {target}", zone=context.zone))
+    now = context.services.now()
+    return CommandResult(
+        ack=say.due_reply(found, whose=f"case {target}", zone=context.zone, now=now)
+    )
 
 
 def _close(context: _Context, rest: str) -> CommandResult:

@@ -63,6 +63,9 @@ class DueReminder:
     state: str
     level: int
     recipient: str | None
+    overdue: bool = False  # still not recorded overdue_after_min after due (migration 0004)
+    snoozed_until: datetime | None = None  # a snoozed row's wake_at
+    sent_at: datetime | None = None  # first delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +145,17 @@ def due_reminders(
         statement.order_by(models.Reminder.due_at, models.Reminder.id).limit(MAX_DUE + 1)
     ).all()
     found = tuple(
-        DueReminder(case_code, r.kind, r.due_at, r.state, r.level, r.recipient)
+        DueReminder(
+            case_code,
+            r.kind,
+            r.due_at,
+            r.state,
+            r.level,
+            r.recipient,
+            overdue=r.overdue,
+            snoozed_until=r.wake_at if r.state == "snoozed" else None,
+            sent_at=r.sent_at,
+        )
         for r, case_code in rows[:MAX_DUE]
     )
     more = 0

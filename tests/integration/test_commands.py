@@ -398,7 +398,7 @@ def test_due_lists_open_reminders_for_me_or_for_a_case(services: Services) -> No
     tox(services, f"assess {code} {CRS2}")
     mine = tox(services, "due", NURSE).ack.as_text()
     assert "Open reminders for you: 2" in mine
-    assert f"2026-11-20 10:00 UTC  {code}  vitals with a CRS check  (pending)" in mine
+    assert f"2026-11-20 10:00 UTC  {code}  vitals with a CRS check  (pending, in 2 h)" in mine
     assert "No open reminders for you." in tox(services, "due mine", CLINICIAN).ack.summary
     case = tox(services, f"due {code}", CLINICIAN).ack.as_text()
     assert f"Open reminders for case {code}: 2" in case

@@ -387,6 +387,34 @@ def test_user_not_found_fails_and_escalates_at_once_to_charge_nurse_and_on_call(
 
 
 # ---------------------------------------------------------------------------------------------
+# /tox due
+
+
+def test_tox_due_shows_due_time_state_level_and_lateness(reminders: Reminders) -> None:
+    bot = reminders.bot
+    late = reminders.add(due_in_min=-40)  # overdue: sent, then to the charge nurse at once
+    later = reminders.add(kind="reassess_neuro", due_in_min=90)
+    reminders.dispatcher.run_once()
+    assert reminders.row(late).level == 1
+    assert reminders.row(later).state == "pending"
+
+    mine = bot.sender.command("due", user=NURSE).json()["text"]
+    case = bot.sender.command(f"due {bot.code}", user=CLINICIAN).json()
+
+    assert "Open reminders for you: 2" in mine
+    assert_valid_message(case)
+    shown = json.dumps(case)
+    assert f"2026-11-20 07:20 UTC  {bot.code}  vitals with a CRS check  (escalated, level 1, " in (
+        shown
+    )
+    assert "overdue, 40 min late)" in shown
+    assert (
+        f"2026-11-20 09:30 UTC  {bot.code}  neuro screen (ICE/CAPD)  (pending, in 1 h 30 min)"
+        in (shown)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Wiring
 
 
