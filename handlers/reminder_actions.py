@@ -72,9 +72,10 @@ def register(app: App, *, services: Services, poster: Poster, zone: ZoneInfo) ->
         if reminder_id is None:
             return
         done = services.snooze_reminder(actor, reminder_id)
-        if done.refusal is not None:
+        if done.refusal is not None:  # for the presser alone; the message stays as it is
             channel, _ = _message_place(body)
             poster.ephemeral(notice(done.refusal), channel=_shared(channel), user=actor.user)
+            return
         redraw(body, done, actor.user)
 
     @app.action(ASSESS_ACTION)

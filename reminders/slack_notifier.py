@@ -106,8 +106,10 @@ class SlackNotifier:
         except (SlackClientError, OSError) as exc:  # refused or dropped after the retries
             delivery = Delivery.retry(_code(type(exc).__name__))
         else:
+            ts = response.get("ts")
             return Delivery.sent(
-                channel=str(response.get("channel") or channel), ts=str(response.get("ts"))
+                channel=str(response.get("channel") or channel),
+                ts=str(ts) if ts is not None else None,
             )
         log.warning(
             "reminder %s: Slack %s failed: %s (%s)",

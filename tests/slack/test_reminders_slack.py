@@ -259,6 +259,7 @@ def test_snooze_twice_then_the_third_is_refused(reminders: Reminders) -> None:
 
     (note,) = bot.fake.wait_for("chat.postMessage", len(_posts(bot)) + 1)[-1:]
     assert "Already snoozed 2 times" in note.args["text"]
+    assert len(bot.fake.of("chat.update")) == 2  # the refusal is told, the message left alone
     assert reminders.row(reminder_id).snooze_count == 2
     assert reminders.audits("reminder.snoozed") == 2
 
@@ -412,6 +413,54 @@ def test_tox_due_shows_due_time_state_level_and_lateness(reminders: Reminders) -
         f"2026-11-20 09:30 UTC  {bot.code}  neuro screen (ICE/CAPD)  (pending, in 1 h 30 min)"
         in (shown)
     )
+
+
+def test_a_refused_connection_is_a_retry() -> None:
+    settings = bot_settings("http://127.0.0.1:9/api/")  # nothing listens on port 9
+    notifier = SlackNotifier(client=make_web_client(settings, backoff_s=0.01))
+
+    delivery = notifier.deliver(_message(1, Target("user", NURSE, Role.RECIPIENT)))
+
+    assert delivery.outcome is Outcome.RETRY
+    assert delivery.error
+
+
+# ---------------------------------------------------------------------------------------------
+# The message
+
+
+def test_an_escalation_names_the_nurse_not_reached_and_offers_no_snooze_when_none_is_left() -> None:
+    message = _message(
+        7,
+        Target("channel", ON_CALL, Role.ON_CALL),
+        level=2,
+        overdue=True,
+        recipient=NURSE,
+        crs_grade=3,
+        icans_grade=1,
+        late_by=timedelta(hours=1, minutes=5),
+    )
+
+    payload = slack_notifier.reminder_blocks(message)
+
+    assert_valid_message(payload)
+    shown = json.dumps(payload)
+    assert "Reassessment overdue: CT-TEST" in shown
+    assert f"Not acknowledged by <@{NURSE}>: on-call told." in shown
+    assert "Last grades: CRS 3, ICANS 1" in shown
+    assert "1 h 5 min late" in shown
+    assert "reminder.snooze" not in shown
+
+
+def test_nothing_but_a_slack_user_id_becomes_a_mention() -> None:
+    message = _message(
+        8, Target("channel", ON_CALL, Role.ON_CALL), level=1, recipient="<!channel> *x*"
+    )
+
+    shown = json.dumps(slack_notifier.reminder_blocks(message))
+
+    assert "<!channel>" not in shown
+    assert "&lt;!channel&gt;" in shown
 
 
 # ---------------------------------------------------------------------------------------------
