@@ -119,7 +119,16 @@ def start_console(
         return EXIT_FAILED
     actor = Actor(user, "console") if user else Actor("console", "console", trusted=True)
     zone = ZoneInfo(settings.toxbot_timezone)
-    return console_loop(services, actor, zone=zone, stdin=stdin, stdout=stdout, stderr=stderr)
+    from reminders.notifier import ConsoleNotifier
+    from reminders.runtime import reminders_for
+
+    # Reminders print here as they fire (TOXBOT_REMINDERS=off: not at all).
+    running = reminders_for(settings, services, ConsoleNotifier(stdout))
+    try:
+        return console_loop(services, actor, zone=zone, stdin=stdin, stdout=stdout, stderr=stderr)
+    finally:
+        if running is not None:
+            running.stop()
 
 
 def console_loop(

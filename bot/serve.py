@@ -60,18 +60,29 @@ def serve(settings: Settings) -> int:
     services = build_services(settings)
     metrics = Metrics()
     app = create_app(settings, services, metrics=metrics)
-    if settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from reminders.runtime import reminders_for
+    from reminders.slack_notifier import make_slack_notifier
 
-        log.info("connecting to Slack over Socket Mode")
-        SocketModeHandler(
-            app, settings.slack_app_token.get_secret_value(), web_client=app.client
-        ).start()  # type: ignore[no-untyped-call]
+    # Reminders as Slack DMs, dispatched by whichever serve process leads (TOXBOT_REMINDERS=off:
+    # none); stopped when serving ends.
+    notifier = make_slack_notifier(settings, protocol=services.protocol, client=app.client)
+    reminders = reminders_for(settings, services, notifier) if notifier is not None else None
+    try:
+        if settings.slack_app_token is not None:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            log.info("connecting to Slack over Socket Mode")
+            SocketModeHandler(
+                app, settings.slack_app_token.get_secret_value(), web_client=app.client
+            ).start()  # type: ignore[no-untyped-call]
+            return EXIT_OK
+        server = http_server(app, services, metrics, host="0.0.0.0", port=settings.toxbot_port)
+        log.info("serving Slack requests on port %d at %s", settings.toxbot_port, EVENTS_PATH)
+        server.run()
         return EXIT_OK
-    server = http_server(app, services, metrics, host="0.0.0.0", port=settings.toxbot_port)
-    log.info("serving Slack requests on port %d at %s", settings.toxbot_port, EVENTS_PATH)
-    server.run()
-    return EXIT_OK
+    finally:
+        if reminders is not None:
+            reminders.stop()
 
 
 def asgi_app(app: App, services: Services, metrics: Metrics) -> Starlette:

@@ -85,6 +85,9 @@ class Cadence:
     leadership_s: float = 2.0
 
 
+DEFAULT_CADENCE: Final = Cadence()
+
+
 class ReminderScheduler:
     """The jobs that wake the dispatcher, run while this process holds the leadership."""
 
@@ -95,7 +98,7 @@ class ReminderScheduler:
         leadership: Leadership,
         clock: Clock,
         sessions: sessionmaker[Session] | None = None,
-        cadence: Cadence = Cadence(),
+        cadence: Cadence = DEFAULT_CADENCE,
     ) -> None:
         self._dispatcher = dispatcher
         self._leadership = leadership
@@ -104,7 +107,10 @@ class ReminderScheduler:
         self._cadence = cadence
         self._process = ProcessId(started_at=clock.now())
         self._leading = threading.Event()
+        self._stopped = threading.Event()
         self._arm_lock = threading.Lock()
+        self._pass_lock = threading.Lock()  # held by a pass over reminders while it runs
+        self._watch_lock = threading.Lock()  # held by a leadership check or a beat
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={DISPATCH: ThreadPoolExecutor(1), WATCH: ThreadPoolExecutor(1)},
@@ -145,11 +151,17 @@ class ReminderScheduler:
 
     def stop(self) -> None:
         """Stop dispatching, wait for a running pass to finish, and give up the leadership."""
+        self._stopped.set()
         self._leading.clear()
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=True)
-        self._leadership.release()
-        self._write_beat(leader=False)
+            # Not wait=True: APScheduler waits holding its job store lock, which a pass that is
+            # re-arming the wake job needs: a deadlock. The passes' own locks are waited on.
+            self._scheduler.shutdown(wait=False)
+        with self._pass_lock:
+            pass
+        with self._watch_lock:
+            self._leadership.release()
+            self._write_beat(leader=False)
 
     def wake(self, at: datetime) -> None:
         """Make sure the dispatcher looks at ``at`` at the latest (a reminder due then exists).
@@ -164,11 +176,14 @@ class ReminderScheduler:
     # Leadership
 
     def _check_leadership(self) -> None:
-        if self.leading:
-            if not self._leadership.still_leader():
-                self._step_down()
-        elif self._leadership.acquire():
-            self._take_over()
+        with self._watch_lock:
+            if self._stopped.is_set():
+                return
+            if self.leading:
+                if not self._leadership.still_leader():
+                    self._step_down()
+            elif self._leadership.acquire():
+                self._take_over()
 
     def _take_over(self) -> None:
         log.info("scheduler leadership taken by %s", self._process.key)
@@ -189,7 +204,9 @@ class ReminderScheduler:
         self._write_beat(leader=False)
 
     def _beat(self) -> None:
-        self._write_beat(leader=self.leading)
+        with self._watch_lock:
+            if not self._stopped.is_set():
+                self._write_beat(leader=self.leading)
 
     def _write_beat(self, *, leader: bool) -> None:
         if self._sessions is None:
@@ -203,21 +220,25 @@ class ReminderScheduler:
     # Passes (on the dispatch thread, one at a time, only while leading)
 
     def _reconcile(self) -> None:
-        self._run("reconcile", self._dispatcher.reconcile)
-        self._run("dispatch", self._dispatcher.dispatch_due)
-        self._rearm()
+        with self._pass_lock:
+            self._run("reconcile", self._dispatcher.reconcile)
+            self._run("dispatch", self._dispatcher.dispatch_due)
+            self._rearm()
 
     def _sweep(self) -> None:
-        self._run("sweep", self._dispatcher.dispatch_due)
-        self._rearm()
+        with self._pass_lock:
+            self._run("sweep", self._dispatcher.dispatch_due)
+            self._rearm()
 
     def _wake(self) -> None:
-        self._run("wake", self._dispatcher.dispatch_due)
-        self._rearm()
+        with self._pass_lock:
+            self._run("wake", self._dispatcher.dispatch_due)
+            self._rearm()
 
     def _escalate(self) -> None:
-        self._run("escalate", self._dispatcher.escalate)
-        self._rearm()
+        with self._pass_lock:
+            self._run("escalate", self._dispatcher.escalate)
+            self._rearm()
 
     def _run(self, what: str, step: Callable[[], Any]) -> None:
         if not self.leading:
@@ -256,7 +277,7 @@ class ReminderScheduler:
     def _add_pass(
         self, job_id: str, func: Callable[[], None], trigger: str, **options: Any
     ) -> None:
-        if not self._scheduler.running:
+        if self._stopped.is_set() or not self._scheduler.running:
             return
         self._scheduler.add_job(
             func, trigger, id=job_id, executor=DISPATCH, replace_existing=True, **options
