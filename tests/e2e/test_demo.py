@@ -28,7 +28,7 @@ def test_demo_plays_a_refractory_crs_case_and_touches_nothing(tmp_path: Path) ->
     assert "Consider, per protocol: dexamethasone 20 mg IV every 6 h, the first rung" in out
     assert "Consider, per protocol: methylprednisolone 1,000 mg IV daily for 3 days" in out
     assert "a rung already passed" in out  # 80 mg/day of dexamethasone given by the end
-    assert "refractory re-review (D16)  (pending)" in out  # due list at the end
+    assert "refractory re-review (D16)  (pending, " in out  # due list at the end
     assert "[UNVERIFIED]" in out
     # A throw-away database: neither ./var nor the configured database is touched.
     assert not (tmp_path / "var").exists()
