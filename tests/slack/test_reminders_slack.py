@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
@@ -21,6 +22,7 @@ from bot.app import make_web_client
 from bot.db import models
 from bot.db.engine import session_factory
 from bot.services.api import OPERATOR
+from bot.services.reminders import ReminderStatus
 from grading.assessment import Assessment
 from handlers import reminder_actions
 from reminders import slack_notifier
@@ -461,6 +463,30 @@ def test_nothing_but_a_slack_user_id_becomes_a_mention() -> None:
 
     assert "<!channel>" not in shown
     assert "&lt;!channel&gt;" in shown
+
+
+def test_a_press_on_a_message_without_its_blocks_still_redraws_a_valid_message() -> None:
+    done = ReminderStatus(
+        reminder_id=9,
+        case_code="CT-TEST",
+        kind="reassess_vitals",
+        state="acknowledged",
+        level=0,
+        acknowledged_by="<!here>",  # not a Slack user id: shown as text
+        acknowledged_at=datetime(2026, 11, 20, 14, 5, tzinfo=UTC),
+        snooze_count=0,
+        snoozed_until=None,
+        changed=True,
+    )
+
+    payload = reminder_actions.updated_message(
+        {}, done, by="U0NURSE001", zone=ZoneInfo("Europe/Paris"), max_snoozes=2
+    )
+
+    assert_valid_message(payload)
+    shown = json.dumps(payload)
+    assert "Acknowledged by &lt;!here&gt; at 15:05 CET" in shown
+    assert "<!here>" not in shown
 
 
 # ---------------------------------------------------------------------------------------------
