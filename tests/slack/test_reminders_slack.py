@@ -285,6 +285,11 @@ def test_a_forwarded_button_pressed_without_the_role_or_assignment_is_refused_an
     assert reminders.row(reminder_id).state == "sent"
     assert bot.fake.of("chat.update") == []
 
+    reminders.press("reminder.assess", post, user=STRANGER)  # no role to record either
+    bot.fake.wait_for("chat.postMessage", 4)
+    assert bot.denials("assessment.record") == 1
+    assert bot.fake.of("views.open") == []
+
     reminders.press("reminder.ack", post, user=CLINICIAN)  # a clinician may
     bot.fake.wait_for("chat.update")
     assert reminders.row(reminder_id).acknowledged_by == CLINICIAN
