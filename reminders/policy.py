@@ -158,14 +158,19 @@ def _thresholds(facts: Facts, escalation: Escalation) -> list[tuple[datetime, in
 def next_step(facts: Facts, escalation: Escalation, now: datetime) -> Step:
     """What ``facts`` needs at ``now`` under ``escalation`` (the table in the module docstring).
 
-    ``SENDING`` rows are the dispatcher's business (a delivery owed at their level); asked about
-    one, the policy answers the delivery it owes.
+    ``SENDING`` rows are the dispatcher's business (a delivery owed at their level, after a
+    transient failure or a crash); asked about one, the policy answers the delivery it owes, one
+    level up when the overdue rule has passed that level meanwhile.
     """
     _aware(now)
     if facts.state in TERMINAL:
         return Step(Action.WAIT, facts.level, Reason.CLOSED)
     overdue = overdue_level(facts.due_at, escalation, now)
     if facts.state is State.SENDING:
+        # Still failing (or crashed) when it fell overdue: the next level, which repeats to
+        # the recipient too, rather than the same delivery again.
+        if overdue > facts.level:
+            return Step(Action.ESCALATE, facts.level + 1, Reason.OVERDUE, overdue=True)
         action = Action.SEND if facts.level == 0 else Action.ESCALATE
         return Step(action, facts.level, Reason.DUE, overdue=overdue > 0)
     if facts.state is State.PENDING:

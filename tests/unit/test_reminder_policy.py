@@ -44,6 +44,9 @@ TABLE = [
     (State.SNOOZED, 0, 0, 20, 19, Action.WAIT, 0, Reason.NOT_DUE, False, "§0.1 snooze"),
     (State.SNOOZED, 0, 0, 20, 20, Action.SEND, 0, Reason.SNOOZE_ENDED, False, "§0.1 snooze"),
     (State.SNOOZED, 0, 0, 40, 30, Action.ESCALATE, 1, Reason.OVERDUE, True, "§0.1 overdue"),
+    # A delivery still owed (transient failure, crash): retried at its level until overdue.
+    (State.SENDING, 0, None, None, 10, Action.SEND, 0, Reason.DUE, False, "issue 6 retry"),
+    (State.SENDING, 0, None, None, 31, Action.ESCALATE, 1, Reason.OVERDUE, True, "§0.1 overdue"),
     (State.ACKNOWLEDGED, 0, 0, None, 600, Action.WAIT, 0, Reason.CLOSED, True, "§0.1 ack"),
     (State.RESOLVED, 0, 0, None, 600, Action.WAIT, 0, Reason.CLOSED, True, "§0.1"),
     (State.CANCELLED, 1, 0, None, 600, Action.WAIT, 1, Reason.CLOSED, True, "case closed"),
