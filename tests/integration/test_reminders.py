@@ -470,3 +470,27 @@ def test_the_console_notifier_prints_a_readable_line(
     assert line.startswith(f"[reminder → @{NURSE.user}] Reminder ")
     assert f"{code} vitals and CRS check due at" in line
     assert "(12 min late)" in line
+
+
+def test_a_row_another_dispatcher_holds_is_skipped_not_waited_for(
+    services: Services,
+    dispatcher: Dispatcher,
+    notifier: RecordingNotifier,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+) -> None:
+    """PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so two dispatchers never claim the same row and
+    neither blocks on the other. (SQLite has one dispatching process and a database lock.)"""
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite dispatches from one process")
+    code = new_case(services, clock)
+    held = add_reminder(sessions, code, clock.now())
+    free = add_reminder(sessions, code, clock.now())
+    with sessions.begin() as other:
+        other.execute(
+            select(models.Reminder).where(models.Reminder.id == held).with_for_update()
+        ).one()
+        assert dispatcher.run_once().sent == 1
+        assert [m.reminder_id for m in notifier.messages] == [free]
+    assert dispatcher.run_once().sent == 1
+    assert sorted(m.reminder_id for m in notifier.messages) == [held, free]
