@@ -54,6 +54,7 @@ log = logging.getLogger("toxbot.reminders.scheduler")
 DISPATCH: Final = "dispatch"  # executor: passes over reminders, one at a time
 WATCH: Final = "watch"  # executor: leadership and heartbeat
 LEADER_JOBS: Final = ("reconcile", "wake", "sweep", "escalate")
+WAKE_INSTANCES: Final = 4  # one running and the re-arms of every other pass, queued behind it
 
 
 class Dispatches(Protocol):
@@ -269,10 +270,13 @@ class ReminderScheduler:
             job = self._scheduler.get_job("wake")
             if job is not None and job.next_run_time is not None and job.next_run_time <= run_date:
                 return
-            # max_instances=2: re-armed for a moment already past while this pass still runs,
-            # the next run queues behind it on the single dispatch thread instead of being
-            # skipped as "already running".
-            self._add_pass("wake", self._wake, "date", run_date=run_date, max_instances=2)
+            # Re-armed for a moment already past while a wake run is still going, the new run
+            # queues behind it on the single dispatch thread instead of being skipped as
+            # "already running". (A skip would lose nothing: with the limit reached, a queued
+            # run has yet to dispatch and re-arm; but APScheduler warns of it.)
+            self._add_pass(
+                "wake", self._wake, "date", run_date=run_date, max_instances=WAKE_INSTANCES
+            )
 
     def _add_pass(
         self, job_id: str, func: Callable[[], None], trigger: str, **options: Any
