@@ -19,12 +19,14 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, SystemClock
@@ -39,6 +41,8 @@ from reminders.scheduler import DEFAULT_CADENCE, Cadence, ReminderScheduler
 if TYPE_CHECKING:
     from bot.services.api import Services
     from bot.settings import Settings
+
+log = logging.getLogger("toxbot.reminders")
 
 LEADERSHIP_LOST: Final = "leadership_lost"
 HANDBACK_RETRY_S: Final = 5.0  # not at once: the dispatcher would claim it again in this pass
@@ -134,7 +138,12 @@ def reminders_for(
     if not settings.toxbot_reminders:
         return None
     url = settings.database_url.get_secret_value()
-    engine = make_engine(url, **({} if url.startswith("sqlite") else POOL_OPTIONS))
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    if sqlite and make_url(url).database in (None, "", ":memory:"):
+        # A second engine would open a second, empty, in-memory database: nothing to remind.
+        log.info("reminders not started: an in-memory database is private to its engine")
+        return None
+    engine = make_engine(url, **({} if sqlite else POOL_OPTIONS))
     running = start_reminders(
         sessions=session_factory(engine),
         protocol=services.protocol,

@@ -220,3 +220,28 @@ def test_toxbot_reminders_off_starts_nothing(tmp_path: Path) -> None:
     )
     assert reminders_for(settings, services, ConsoleNotifier(io.StringIO())) is None
     assert not (tmp_path / "toxbot.db.scheduler.lock").exists()
+
+
+def test_an_in_memory_database_starts_no_reminders() -> None:
+    """A second engine on ``sqlite://`` would be another, empty database."""
+    settings = Settings(database_url="sqlite://")
+    services = Services(
+        sessions=sessionmaker(), clock=SystemClock(), protocol=load_protocol(environ={})
+    )
+    assert reminders_for(settings, services, ConsoleNotifier(io.StringIO())) is None
+
+
+def test_the_configured_database_gets_reminders_until_stopped(tmp_path: Path) -> None:
+    """As the console starts them: the settings' database, its file lock, then stopped."""
+    from bot.app import build_services
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'toxbot.db'}")
+    services = build_services(settings)
+    running = reminders_for(settings, services, ConsoleNotifier(io.StringIO()))
+    assert running is not None
+    try:
+        assert wait_for(lambda: running.scheduler.leading)
+        assert (tmp_path / "toxbot.db.scheduler.lock").exists()
+    finally:
+        running.stop()
+    assert not running.scheduler.leading
