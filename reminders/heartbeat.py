@@ -34,9 +34,17 @@ class ProcessId:
 def beat(
     sessions: sessionmaker[Session], process: ProcessId, *, leader: bool, at: datetime
 ) -> None:
-    """Write this process's row: its leader flag and ``at`` as the last beat."""
+    """Write this process's row: its leader flag and ``at`` as the last beat.
+
+    The leader also clears the flag on every other row: leadership is exclusive, so another
+    row still saying "leader" is that of a process that died leading (its last beat says when).
+    """
     row = SchedulerHeartbeat
     with sessions.begin() as session:
+        if leader:
+            session.execute(
+                update(row).where(row.process != process.key, row.leader).values(leader=False)
+            )
         changed = session.execute(
             update(row).where(row.process == process.key).values(leader=leader, beat_at=at)
         )

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from reminders.heartbeat import beats
+from reminders.heartbeat import ProcessId, beat, beats
 from reminders.leader import FileLeadership, SoleLeadership
 from reminders.scheduler import Cadence, ReminderScheduler
 
@@ -322,3 +322,18 @@ def test_the_heartbeat_row_says_who_leads_and_when_it_last_beat(
     assert wait_for(lambda: beats(sessions)[0].beat_at > first_beat)
     leadership.held = False
     assert wait_for(lambda: not beats(sessions)[0].leader)
+
+
+def test_a_new_leader_clears_the_flag_of_a_leader_that_died(
+    sessions: sessionmaker[Session], clock: ShiftedClock
+) -> None:
+    dead = ProcessId(started_at=clock.now(), host="gone", pid=1)
+    alive = ProcessId(started_at=clock.now(), host="here", pid=2)
+    beat(sessions, dead, leader=True, at=clock.now())
+    beat(sessions, alive, leader=False, at=clock.now())
+
+    beat(sessions, alive, leader=True, at=clock.now())
+    assert {row.process: row.leader for row in beats(sessions)} == {
+        dead.key: False,
+        alive.key: True,
+    }

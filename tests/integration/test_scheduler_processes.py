@@ -190,6 +190,7 @@ def test_killing_the_leader_hands_over_within_10_s_and_loses_nothing(
     assert wait_for(second_leads, timeout=TAKEOVER_LIMIT_S)
     takeover_s = time.monotonic() - killed_at
     assert takeover_s < TAKEOVER_LIMIT_S
+    assert leader_pid(sessions) == second.pid  # the dead leader's row no longer says "leader"
 
     def all_sent() -> bool:
         with sessions() as session:
