@@ -9,6 +9,7 @@ Each test takes a second or two.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,10 +18,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.engine import make_engine
 from reminders.heartbeat import ProcessId, beat, beats
-from reminders.leader import FileLeadership, SoleLeadership
+from reminders.leader import FileLeadership, PostgresLeadership, SoleLeadership
 from reminders.scheduler import Cadence, ReminderScheduler
 
 # Sweeps too rare to matter in a test: whatever is delivered on time was woken for.
@@ -337,3 +340,41 @@ def test_a_new_leader_clears_the_flag_of_a_leader_that_died(
         dead.key: False,
         alive.key: True,
     }
+
+
+def test_on_postgresql_a_killed_lock_connection_stops_the_leader_and_the_follower_leads(
+    postgres_url: str, clock: ShiftedClock, started: list[ReminderScheduler]
+) -> None:
+    """The leader's lock session is terminated: it stops dispatching; the other takes over."""
+    key = 7_100_000_000 + os.getpid()
+    first, second = FakeDispatcher(clock), FakeDispatcher(clock)
+    first_lock = PostgresLeadership(postgres_url, key=key)
+    cadence = Cadence(sweep_s=0.2, escalate_s=600, leadership_s=0.1)
+    leader = start(started, dispatcher=first, leadership=first_lock, clock=clock, cadence=cadence)
+    assert wait_for(lambda: leader.leading)
+    follower = start(
+        started,
+        dispatcher=second,
+        leadership=PostgresLeadership(postgres_url, key=key),
+        clock=clock,
+        cadence=cadence,
+    )
+    time.sleep(0.3)
+    assert not follower.leading
+
+    admin = make_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": first_lock.backend_pid()}
+            )
+    finally:
+        admin.dispose()
+    assert wait_for(lambda: not leader.leading, timeout=1)
+    calls = len(first.calls)
+    assert wait_for(lambda: follower.leading, timeout=2)
+    due = second.add(clock.now())
+    assert wait_for(lambda: len(second.delivered) == 1)
+    assert second.delivered[0][0] == due
+    time.sleep(0.3)
+    assert len(first.calls) == calls  # the old leader dispatched nothing more
