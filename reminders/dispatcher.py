@@ -52,8 +52,8 @@ ACTOR: Final = "toxbot"
 SOURCE: Final = "scheduler"
 SENDING_LEASE: Final = timedelta(minutes=2)
 """A row left ``sending`` this long (its process died mid-delivery) is delivered again."""
-BATCH: Final = 200
-MAX_ROUNDS: Final = 8  # a pass repeats while rows need a further step (send, then escalate)
+BATCH: Final = 100
+MAX_ROUNDS: Final = 50  # claim rounds per pass; what is left waits for the next pass
 RETRY_BACKOFF: Final = (5.0, 15.0, 30.0, 60.0)  # seconds after a transient failure, by attempt
 
 _R = models.Reminder
