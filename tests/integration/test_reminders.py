@@ -494,3 +494,34 @@ def test_a_row_another_dispatcher_holds_is_skipped_not_waited_for(
         assert [m.reminder_id for m in notifier.messages] == [free]
     assert dispatcher.run_once().sent == 1
     assert sorted(m.reminder_id for m in notifier.messages) == [held, free]
+
+
+def test_acknowledged_while_being_delivered_the_row_stays_acknowledged(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """The finish checks ``version``: a press during the Web API call wins, and the delivery is
+    audited as superseded instead of overwriting it."""
+
+    def press_during_delivery(message: ReminderMessage) -> Delivery:
+        if message.level == 1:
+            services.acknowledge_reminder(NURSE, message.reminder_id)
+        return Delivery.sent("D1", "1.1")
+
+    dispatcher = Dispatcher(
+        sessions=sessions,
+        clock=clock,
+        protocol=services.protocol,
+        notifier=RecordingNotifier(press_during_delivery),
+        who=WHO,
+    )
+    code = new_case(services, clock)
+    add_reminder(sessions, code, clock.now())
+    dispatcher.run_once()
+    clock.advance(minutes=15)
+    report = dispatcher.run_once()
+    assert (report.escalated, report.superseded) == (0, 1)
+    row = reminders(sessions)[0]
+    assert (row.state, row.acknowledged_by) == ("acknowledged", NURSE.user)
+    clock.advance(hours=1)
+    assert dispatcher.run_once().delivered == 0
+    assert actions(sessions)[-2:] == ["reminder.acknowledged", "reminder.superseded"]
