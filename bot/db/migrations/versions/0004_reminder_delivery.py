@@ -3,8 +3,9 @@
 * ``wake_at``: when the dispatcher next has to look at a row that is not pending (a repeat, an
   escalation, the end of a snooze); pending rows wake at ``due_at``. Indexed with ``state`` so
   the sweep and ``next_due_at()`` read an index range, not every open reminder.
-* ``sent_at``: the first delivery (lateness is ``sent_at - due_at``); ``escalated_at``: the last
-  escalation; ``overdue``: the assessment was still not recorded ``overdue_after_min`` after due.
+* ``sent_at``: the last delivery to the recipient at level 0 (the acknowledgement clock starts
+  there; a snooze's end sends again); ``escalated_at``: the last escalation; ``overdue``: the
+  assessment was still not recorded ``overdue_after_min`` after due.
 * ``snooze_count``: at most the protocol's ``max_snoozes``.
 * ``acknowledged_by`` / ``acknowledged_at``: who pressed Acknowledge, and when.
 
