@@ -153,4 +153,5 @@ def reminders_for(
         cadence=cadence,
     )
     running.engine = engine
+    services.reminders_planned = running.wake  # a record's next reminder wakes the dispatcher
     return running

@@ -116,6 +116,9 @@ class Services:
         self.protocol = protocol
         self._code_source = code_source
         self._states = StateCache()
+        # Told the earliest due time of the reminders a record scheduled, once it committed:
+        # the running reminder scheduler sets it so a reminder due soon is not left to a sweep.
+        self.reminders_planned: Callable[[datetime], None] | None = None
 
     # ----------------------------------------------------------------------------------------
     # Cases
@@ -239,17 +242,20 @@ class Services:
                         "key": key,
                     },
                 }
+                reminders = next_reminders(session.connection(), case, advice, at=now)
                 row_id = write_record(
                     session,
                     assessment=values,
                     event=event,
-                    reminders=next_reminders(session.connection(), case, advice, at=now),
+                    reminders=reminders,
                     case_id=case.id,
                     at=now,
                 )
                 recorded = RecordedAssessment(case.code, row_id, graded, advice, created=True)
                 kept = CachedCase(case.revision, history, state)
             self._states.put(case.id, kept)  # committed: the copy is now the database's
+            if reminders and self.reminders_planned is not None:
+                self.reminders_planned(min(row["due_at"] for row in reminders))
             return recorded
         except IntegrityError:
             # The same key committed by a concurrent call first: return that one (no-op).

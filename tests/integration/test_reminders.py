@@ -472,6 +472,7 @@ def test_the_console_notifier_prints_a_readable_line(
     assert "(12 min late)" in line
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_a_row_another_dispatcher_holds_is_skipped_not_waited_for(
     services: Services,
     dispatcher: Dispatcher,
@@ -481,8 +482,6 @@ def test_a_row_another_dispatcher_holds_is_skipped_not_waited_for(
 ) -> None:
     """PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so two dispatchers never claim the same row and
     neither blocks on the other. (SQLite has one dispatching process and a database lock.)"""
-    if sessions.kw["bind"].dialect.name != "postgresql":
-        pytest.skip("row locks are PostgreSQL's; SQLite dispatches from one process")
     code = new_case(services, clock)
     held = add_reminder(sessions, code, clock.now())
     free = add_reminder(sessions, code, clock.now())

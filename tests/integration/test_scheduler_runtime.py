@@ -242,6 +242,7 @@ def test_the_configured_database_gets_reminders_until_stopped(tmp_path: Path) ->
     try:
         assert wait_for(lambda: running.scheduler.leading)
         assert (tmp_path / "toxbot.db.scheduler.lock").exists()
+        assert services.reminders_planned == running.wake  # records wake the dispatcher
     finally:
         running.stop()
     assert not running.scheduler.leading

@@ -488,3 +488,18 @@ def test_a_write_by_another_process_is_seen_not_the_stale_copy(
     assert recorded.advice.state.tocilizumab.doses_total == 1
     assert recorded.graded.prior_crs_treatment
     assert recorded.graded.result.crs.grade == 2  # D13: afebrile hypotension after tocilizumab
+
+
+def test_a_record_tells_the_reminder_scheduler_when_its_next_reminder_is_due(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """After the commit, with the earliest due time of the reminders it scheduled (design §8)."""
+    code = new_case(services, clock)
+    told: list[Any] = []
+    services.reminders_planned = told.append
+    assess(services, code)
+    with sessions() as session:
+        due = session.scalars(
+            select(models.Reminder.due_at).where(models.Reminder.state == "pending")
+        ).all()
+    assert told == [min(due)]
