@@ -85,12 +85,11 @@ def _serve(kind: str, database_url: str, api_url: str, ready: Any) -> None:
 
     from pydantic import SecretStr
 
-    from bot.app import create_app, make_web_client
+    from bot.app import create_app, http_server, make_web_client
     from bot.clock import SystemClock
     from bot.db.engine import make_engine, session_factory
     from bot.metrics import Metrics
     from bot.protocol_files import load_protocol
-    from bot.serve import http_server
     from bot.services.api import OPERATOR, Services
     from bot.settings import Settings
 

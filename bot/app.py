@@ -1,14 +1,17 @@
 """The composition root: the one place that builds engines, sessions, the protocol and services.
 
 Nothing here runs at import; each front end (CLI, console, Slack) calls ``build_services`` when a
-command needs it, and the Slack transports (``bot.serve``) call ``create_app``. Slack is imported
-inside those functions only, so ``toxbot grade`` never loads it.
+command needs it, and ``toxbot serve`` (``bot.serve``) calls ``create_app`` and the transports
+below (the ASGI app on uvicorn, or Socket Mode). The reminders each front end runs are started
+here too: design §1 lets only this module import ``handlers``, ``reminders`` and bolt. Slack is
+imported inside these functions only, so ``toxbot grade`` never loads it.
 """
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TextIO
 
 from bot.clock import Clock, SystemClock
 from bot.db.engine import make_engine, session_factory
@@ -22,8 +25,11 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from slack_bolt import App
     from slack_sdk import WebClient
+    from starlette.applications import Starlette
+    from uvicorn import Server
 
     from bot.metrics import Metrics
+    from reminders.runtime import RunningReminders
 
 SLACK_API_URL: Final = "https://slack.com/api/"
 POSTER_THREADS: Final = 4  # background Web API calls in flight at once
@@ -150,3 +156,126 @@ def create_app(
     home.register(app, services=services, poster=poster, dedupe=dedupe)
     errors.register(app, services=services, poster=poster, metrics=metrics)
     return app
+
+
+# ---------------------------------------------------------------------------------------------
+# Transports (``toxbot serve``) and the reminders each front end runs
+
+EVENTS_PATH: Final = "/slack/events"
+# Slack requests in bolt at once: within what SQLAlchemy's default pool (5 + 10 overflow) serves
+# without making a request wait for a connection. More threads only contend for the GIL and the
+# database's write lock (measured: no more throughput, a worse p99).
+DISPATCH_THREADS: Final = 8
+
+
+def asgi_app(app: App, services: Services, metrics: Metrics) -> Starlette:
+    """The ASGI application: Slack requests through bolt, health and metrics."""
+    from anyio import CapacityLimiter, to_thread
+    from slack_bolt import BoltRequest
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    limiter = CapacityLimiter(DISPATCH_THREADS)
+
+    async def slack_events(request: Request) -> Response:
+        started = time.perf_counter()
+        body = await request.body()
+        bolt_request = BoltRequest(
+            body=body.decode("utf-8", errors="replace"),  # a bad byte fails the signature check
+            query=str(request.url.query),
+            headers={key: [value] for key, value in request.headers.items()},
+        )
+        result = await to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter)
+        metrics.count("requests", status=str(result.status))
+        if result.status < 300:
+            metrics.count("acks")
+        elif result.status >= 500:
+            metrics.count("request_errors")
+        metrics.observe_latency(time.perf_counter() - started)
+        return Response(
+            content=result.body,
+            status_code=result.status,
+            headers={k: v[0] for k, v in result.headers.items() if v and k != "content-length"},
+        )
+
+    async def healthz(_: Request) -> Response:
+        up = await run_in_threadpool(services.database_reachable)
+        return PlainTextResponse("ok\n" if up else "database unreachable\n", 200 if up else 503)
+
+    async def metrics_text(_: Request) -> Response:
+        return PlainTextResponse(
+            metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    return Starlette(
+        routes=[
+            Route(EVENTS_PATH, slack_events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics_text, methods=["GET"]),
+        ]
+    )
+
+
+def http_server(app: App, services: Services, metrics: Metrics, *, host: str, port: int) -> Server:
+    """A uvicorn server for :func:`bot.app.asgi_app` (``server.run()`` blocks; tests run it in a
+    thread)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        asgi_app(app, services, metrics),
+        host=host,
+        port=port,
+        lifespan="off",
+        access_log=False,  # request lines carry no clinical data, but keep the log for what matters
+        log_level="warning",
+        server_header=False,
+    )
+    return uvicorn.Server(config)
+
+
+def build_http(
+    settings: Settings,
+    services: Services,
+    *,
+    host: str,
+    port: int,
+    web_client: WebClient | None = None,
+    executor: Executor | None = None,
+) -> tuple[Server, Metrics]:
+    """The bot's app on an HTTP server, as ``serve`` builds it (for tests and the bench)."""
+    from bot.metrics import Metrics
+
+    metrics = Metrics()
+    app = create_app(settings, services, web_client=web_client, executor=executor, metrics=metrics)
+    return http_server(app, services, metrics, host=host, port=port), metrics
+
+
+def run_socket_mode(app: App, app_token: str) -> None:
+    """Serve ``app`` over Socket Mode until stopped: no public URL needed."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    SocketModeHandler(app, app_token, web_client=app.client).start()  # type: ignore[no-untyped-call]
+
+
+def start_slack_reminders(
+    settings: Settings, services: Services, app: App
+) -> RunningReminders | None:
+    """Reminders delivered as Slack DMs through ``app``'s client (None when switched off)."""
+    from reminders.runtime import reminders_for
+    from reminders.slack_notifier import make_slack_notifier
+
+    notifier = make_slack_notifier(settings, protocol=services.protocol, client=app.client)
+    return reminders_for(settings, services, notifier) if notifier is not None else None
+
+
+def start_console_reminders(
+    settings: Settings, services: Services, stream: TextIO
+) -> RunningReminders | None:
+    """Reminders printed to ``stream`` as they fire (None when switched off)."""
+    from reminders.notifier import ConsoleNotifier
+    from reminders.runtime import reminders_for
+
+    return reminders_for(settings, services, ConsoleNotifier(stream))

@@ -108,7 +108,7 @@ def start_console(
     """Build the services on ``settings`` and run the console loop until ``quit`` or EOF."""
     from zoneinfo import ZoneInfo
 
-    from bot.app import build_services
+    from bot.app import build_services, start_console_reminders
     from bot.services.api import Actor
     from bot.services.errors import ServiceError
 
@@ -119,11 +119,8 @@ def start_console(
         return EXIT_FAILED
     actor = Actor(user, "console") if user else Actor("console", "console", trusted=True)
     zone = ZoneInfo(settings.toxbot_timezone)
-    from reminders.notifier import ConsoleNotifier
-    from reminders.runtime import reminders_for
-
     # Reminders print here as they fire (TOXBOT_REMINDERS=off: not at all).
-    running = reminders_for(settings, services, ConsoleNotifier(stdout))
+    running = start_console_reminders(settings, services, stdout)
     try:
         return console_loop(services, actor, zone=zone, stdin=stdin, stdout=stdout, stderr=stderr)
     finally:

@@ -17,12 +17,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
-from bot.app import make_web_client
+from bot.app import build_http, make_web_client
 from bot.db import models
 from bot.db.engine import session_factory
 from bot.metrics import Metrics
 from bot.protocol_files import load_protocol
-from bot.serve import build_http
 from bot.services.api import OPERATOR, Services
 from bot.settings import Settings
 from tests.integration.conftest import FakeClock, database, postgres_url

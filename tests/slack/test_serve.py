@@ -11,10 +11,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.orm import sessionmaker
 
+from bot.app import http_server
 from bot.db.engine import make_engine
 from bot.metrics import Metrics
 from bot.protocol_files import load_protocol
-from bot.serve import EXIT_CONFIG, http_server, serve
+from bot.serve import EXIT_CONFIG, serve
 from bot.services.api import Services
 from bot.settings import Settings
 from tests.integration.conftest import FakeClock
