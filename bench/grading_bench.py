@@ -291,6 +291,22 @@ def profile_top(entries: int = 15) -> str:
     return "\n".join(parts)
 
 
+def print_section(
+    title: str, rows: Callable[[bool], list[Row]], argv: Sequence[str] | None = None
+) -> int:
+    """Print one more table under ``title``: ``rows(quick)``, quick with ``--quick`` (a smoke
+    run); other arguments are left to the other sections."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true")
+    args, _ = parser.parse_known_args(argv)
+    print()
+    print(title)
+    print(format_table(rows(args.quick)))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks and print the table; ``--quick`` for a smoke run."""
     parser = argparse.ArgumentParser(

@@ -279,20 +279,14 @@ def reminder_rows(quick: bool) -> list[Row]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the reminders table (``--quick`` for a smoke run); other arguments are ignored."""
-    import argparse
+    from bench.grading_bench import print_section
 
-    from bench.grading_bench import format_table
-
-    parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--quick", action="store_true")
-    args, _ = parser.parse_known_args(argv)
-    print()
-    print(
+    return print_section(
         "Reminders: the real scheduler and dispatcher, real clock, a fake notifier; each run "
-        "in its own process"
+        "in its own process",
+        lambda quick: reminder_rows(quick=quick),
+        argv,
     )
-    print(format_table(reminder_rows(quick=args.quick)))
-    return 0
 
 
 if __name__ == "__main__":

@@ -430,17 +430,11 @@ def _url(engine: Engine) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the Slack table (``--quick`` for a smoke run); other arguments are ignored."""
-    import argparse
+    from bench.grading_bench import print_section
 
-    from bench.grading_bench import format_table
-
-    parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--quick", action="store_true")
-    args, _ = parser.parse_known_args(argv)
-    print()
-    print(
+    return print_section(
         f"Slack face: signed /tox assess over loopback HTTP (uvicorn), {CLIENTS} client "
-        f"processes for throughput, every CPU ({os.cpu_count()}) in use"
+        f"processes for throughput, every CPU ({os.cpu_count()}) in use",
+        lambda quick: slack_rows(quick=quick),
+        argv,
     )
-    print(format_table(slack_rows(quick=args.quick)))
-    return 0
