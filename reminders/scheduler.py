@@ -42,7 +42,6 @@ from typing import Any, Final, Protocol
 # APScheduler 3 ships no type information.
 from apscheduler.executors.pool import ThreadPoolExecutor  # type: ignore[import-untyped]
 from apscheduler.jobstores.base import JobLookupError  # type: ignore[import-untyped]
-from apscheduler.jobstores.memory import MemoryJobStore  # type: ignore[import-untyped]
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -113,10 +112,9 @@ class ReminderScheduler:
         self._arm_lock = threading.Lock()
         self._pass_lock = threading.Lock()  # held by a pass over reminders while it runs
         self._watch_lock = threading.Lock()  # held by a leadership check or a beat
-        self._scheduler = BackgroundScheduler(
+        self._scheduler = _Scheduler(
             timezone=UTC,
             executors={DISPATCH: ThreadPoolExecutor(1), WATCH: ThreadPoolExecutor(1)},
-            jobstores={"default": _JobStore()},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
 
@@ -202,8 +200,7 @@ class ReminderScheduler:
         self._leading.clear()
         log.warning("scheduler leadership lost by %s: dispatching stopped", self._process.key)
         for job_id in LEADER_JOBS:
-            with contextlib.suppress(JobLookupError):
-                self._scheduler.remove_job(job_id)
+            self._scheduler.remove_job(job_id)
         self._write_beat(leader=False)
 
     def _beat(self) -> None:
@@ -290,14 +287,15 @@ class ReminderScheduler:
         )
 
 
-class _JobStore(MemoryJobStore):  # type: ignore[misc]
-    """In-memory jobs, where removing a job already gone is not an error.
+class _Scheduler(BackgroundScheduler):  # type: ignore[misc]
+    """APScheduler's background scheduler, where removing a job already gone is not an error.
 
-    APScheduler's loop removes a one-shot job (``reconcile``) after submitting it; a step-down or
-    ``stop()`` may have removed it first, and the JobLookupError would end the loop's thread
-    (seen once in CI as an unhandled thread exception at ``stop()``).
+    Its loop removes a one-shot job (``reconcile``, ``wake``) after submitting it; a step-down or
+    ``stop()`` may have removed it first. Once ``shutdown()`` has marked the scheduler stopped,
+    ``remove_job`` looks only among jobs not yet started and raises ``JobLookupError`` for any
+    other, which ended the loop's thread (an unhandled thread exception at ``stop()`` in CI).
     """
 
-    def remove_job(self, job_id: str) -> None:
+    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
         with contextlib.suppress(JobLookupError):
-            super().remove_job(job_id)
+            super().remove_job(job_id, jobstore)

@@ -299,6 +299,26 @@ def test_stop_ends_every_pass_and_gives_up_the_lock(
     assert len(dispatcher.calls) == calls
 
 
+def test_a_one_shot_job_removed_after_stop_is_no_error_in_the_loop(
+    clock: ShiftedClock, dispatcher: FakeDispatcher, tmp_path: Path
+) -> None:
+    """APScheduler's loop removes a one-shot job (``reconcile``) after submitting it; once
+    ``stop()`` has marked the scheduler stopped and removed that job itself, the loop's removal
+    must not raise (it ended the loop's thread: an unhandled thread exception in CI)."""
+    scheduler = ReminderScheduler(
+        dispatcher=dispatcher,
+        leadership=FileLeadership(tmp_path / "db.scheduler.lock"),
+        clock=clock,
+        cadence=NO_SWEEP,
+    )
+    scheduler.start()
+    assert wait_for(lambda: scheduler.leading)
+    scheduler.stop()
+
+    scheduler._scheduler.remove_job("reconcile")  # what the loop does next: no JobLookupError
+    scheduler._scheduler.remove_job("never-added")
+
+
 def test_the_heartbeat_row_says_who_leads_and_when_it_last_beat(
     sessions: sessionmaker[Session],
     clock: ShiftedClock,
