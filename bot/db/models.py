@@ -8,10 +8,11 @@ date has a column to go in.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -23,6 +24,8 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    literal_column,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -167,13 +170,30 @@ class Lab(Base):
     created_at: Mapped[datetime]
 
 
+OPEN_REMINDER_STATES: Final = ("pending", "sending", "snoozed", "sent", "escalated")
+"""A reminder in one of these states still needs the dispatcher (or a resolving assessment)."""
+
+_OPEN_STATE_SQL: Final = "state IN ({})".format(", ".join(f"'{s}'" for s in OPEN_REMINDER_STATES))
+
+
 class Reminder(Base):
-    """A reassessment or review due for a case; the source of truth for reminders (design §8)."""
+    """A reassessment or review due for a case; the source of truth for reminders (design §8).
+
+    Open reminders by case have a partial index (migration 0006): every recorded assessment
+    resolves its case's open ones, and the resolved and cancelled rows, most of a long case's,
+    are not in it. A query uses it when it filters with :func:`open_reminder` (the states as
+    literals, so the planner can match the index's predicate).
+    """
 
     __tablename__ = "reminder"
     __table_args__ = (
         Index("ix_reminder_state_due", "state", "due_at"),
-        Index("ix_reminder_case_state", "case_id", "state"),
+        Index(
+            "ix_reminder_open_by_case",
+            "case_id",
+            postgresql_where=text(_OPEN_STATE_SQL),
+            sqlite_where=text(_OPEN_STATE_SQL),
+        ),
         Index("ix_reminder_state_wake", "state", "wake_at"),
     )
 
@@ -257,3 +277,10 @@ class Member(Base):
     unit: Mapped[str | None] = mapped_column(String(60))
     added_by: Mapped[str] = mapped_column(String(40))
     added_at: Mapped[datetime]
+
+
+def open_reminder() -> ColumnElement[bool]:
+    """``reminder.state`` is open: the predicate of ``ix_reminder_open_by_case``, as literals."""
+    return Reminder.__table__.c.state.in_(
+        [literal_column(f"'{state}'") for state in OPEN_REMINDER_STATES]
+    )

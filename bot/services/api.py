@@ -52,6 +52,7 @@ from grading.state import derive_state
 from grading.version import ENGINE_VERSION
 
 FUTURE_SKEW: Final = timedelta(minutes=5)  # clocks drift; an assessment "at 14:31" at 14:29 is fine
+_AUTOCOMMIT: Final = {"isolation_level": "AUTOCOMMIT"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,8 @@ class Services:
         self.protocol = protocol
         self._code_source = code_source
         self._states = StateCache()
+        bind = sessions.kw.get("bind")
+        self._postgresql = bind is not None and bind.dialect.name == "postgresql"
         # Told the earliest due time of the reminders a record scheduled, once it committed:
         # the running reminder scheduler sets it so a reminder due soon is not left to a sweep.
         self.reminders_planned: Callable[[datetime], None] | None = None
@@ -215,47 +218,13 @@ class Services:
         timed = _timed(assessment, moment, stated)
         key = idempotency_key or f"auto:{uuid.uuid4()}"
         try:
-            with self._transaction() as session:
-                role = self._authorize(session, actor, "assessment.record", code, now)
-                # A key made here is a fresh UUID: nothing can hold it yet, so no lookup.
-                existing = _by_key(session, models.Assessment, key) if idempotency_key else None
-                if existing is not None:
-                    return self._replay_assessment(session, existing, now)
-                case = case_store.active_case(session, code)
-                history, previous = self._written_before(session, case)
-                history = history.model_copy(update={"assessments": (*history.assessments, timed)})
-                state = derive_state(history, self.protocol, max(now, moment), previous=previous)
-                graded = next(g for g in reversed(state.assessments) if g.assessment is timed)
-                advice = advise(state, self.protocol, max(now, moment))
-                values = _assessment_row(case, timed, graded, actor, note, key, self.protocol, now)
-                event = {
-                    "at": now,
-                    "actor": actor.user,
-                    "action": "assessment.record",
-                    "source": actor.source,
-                    "role": role,
-                    "case_code": case.code,
-                    "object_type": "assessment",
-                    "detail": {
-                        "crs": values["crs_grade"],
-                        "icans": values["icans_grade"],
-                        "key": key,
-                    },
-                }
-                reminders = next_reminders(session.connection(), case, advice, at=now)
-                row_id = write_record(
-                    session,
-                    assessment=values,
-                    event=event,
-                    reminders=reminders,
-                    case_id=case.id,
-                    at=now,
+            recorded = self._try_record(actor, code, timed, note, key, idempotency_key, now)
+            if recorded is None:  # another write came first: again, holding the case's lock
+                recorded = self._try_record(
+                    actor, code, timed, note, key, idempotency_key, now, locked=True
                 )
-                recorded = RecordedAssessment(case.code, row_id, graded, advice, created=True)
-                kept = CachedCase(case.revision, history, state)
-            self._states.put(case.id, kept)  # committed: the copy is now the database's
-            if reminders and self.reminders_planned is not None:
-                self.reminders_planned(min(row["due_at"] for row in reminders))
+            if recorded is None:  # pragma: no cover - nothing else can write a locked case
+                raise RuntimeError("a locked case was written to by another transaction")
             return recorded
         except IntegrityError:
             # The same key committed by a concurrent call first: return that one (no-op).
@@ -264,6 +233,68 @@ class Services:
                 if existing is None:
                     raise
                 return self._replay_assessment(session, existing, now)
+
+    def _try_record(
+        self,
+        actor: Actor,
+        code: str,
+        timed: TimedAssessment,
+        note: str | None,
+        key: str,
+        idempotency_key: str | None,
+        now: datetime,
+        *,
+        locked: bool = False,
+    ) -> RecordedAssessment | None:
+        """One attempt at :meth:`record_assessment`; None when another write to the case came
+        first (PostgreSQL: nothing was stored, and the caller tries again on the new history).
+
+        The transaction writes once (:func:`bot.services.record_writes.write_record`). On
+        PostgreSQL the case is only read first (:func:`bot.services.cases.case_for_record`) and
+        the connection is in autocommit, so that one statement is the transaction: no BEGIN, no
+        COMMIT, no row lock held while Python grades. ``locked`` (the second attempt) takes the
+        case's row lock first instead, so no other write can come first again.
+        """
+        moment = timed.at
+        with self._transaction(single_write=not locked) as session:
+            role = self._authorize(session, actor, "assessment.record", code, now)
+            # A key made here is a fresh UUID: nothing can hold it yet, so no lookup.
+            existing = _by_key(session, models.Assessment, key) if idempotency_key else None
+            if existing is not None:
+                return self._replay_assessment(session, existing, now)
+            case = case_store.case_for_record(session, code, locked=locked)
+            history, previous = self._written_before(session, case)
+            history = history.model_copy(update={"assessments": (*history.assessments, timed)})
+            state = derive_state(history, self.protocol, max(now, moment), previous=previous)
+            graded = next(g for g in reversed(state.assessments) if g.assessment is timed)
+            advice = advise(state, self.protocol, max(now, moment))
+            values = _assessment_row(case, timed, graded, actor, note, key, self.protocol, now)
+            event = {
+                "at": now,
+                "actor": actor.user,
+                "action": "assessment.record",
+                "source": actor.source,
+                "role": role,
+                "case_code": case.code,
+                "object_type": "assessment",
+                "detail": {
+                    "crs": values["crs_grade"],
+                    "icans": values["icans_grade"],
+                    "key": key,
+                },
+            }
+            reminders = next_reminders(session.connection(), case, advice, at=now)
+            row_id = write_record(
+                session, assessment=values, event=event, reminders=reminders, case=case, at=now
+            )
+            if row_id is None:
+                return None
+            recorded = RecordedAssessment(case.code, row_id, graded, advice, created=True)
+            kept = CachedCase(case.revision, history, state)
+        self._states.put(case.id, kept)  # committed: the copy is now the database's
+        if reminders and self.reminders_planned is not None:
+            self.reminders_planned(min(row["due_at"] for row in reminders))
+        return recorded
 
     def record_dose(
         self,
@@ -409,10 +440,17 @@ class Services:
     # Plumbing
 
     @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        """One transaction; a database that cannot be reached becomes NotRecorded."""
+    def _transaction(self, *, single_write: bool = False) -> Iterator[Session]:
+        """One transaction; a database that cannot be reached becomes NotRecorded.
+
+        ``single_write``: the caller writes in one statement at most (reads before it are
+        free), so on PostgreSQL the connection runs in autocommit: that statement is atomic by
+        itself and no BEGIN or COMMIT round trip is paid. Elsewhere it changes nothing.
+        """
         try:
             with self._sessions.begin() as session:
+                if single_write and self._postgresql:
+                    session.connection(execution_options=_AUTOCOMMIT)
                 yield session
         except (OperationalError, InterfaceError) as exc:
             raise NotRecorded() from exc

@@ -15,7 +15,12 @@ Keeping the chain linear under concurrent writers. Two transactions must never b
   query takes a fresh snapshot after the lock is granted and the last row really is the last.
   The id comes from the sequence while the lock is held, so id order is chain order. Snapshot
   isolation levels (REPEATABLE READ, SERIALIZABLE) would read a stale "last row" and are
-  refused.
+  refused. The append is ONE statement: the head is read in a CTE and the hash computed by the
+  server, ``sha256`` over the same canonical JSON as here, assembled from the fragments
+  :func:`canonical_parts` cuts around the values only the server knows (the previous hash, and
+  for a recorded assessment its id). No round trip to read the head first, and the lock is held
+  only from that statement to the commit. (The canonical JSON is hashed as UTF-8: the database
+  must be UTF8-encoded, PostgreSQL's default.)
 * SQLite: the event is INSERTed first, with a unique placeholder in ``prev_hash`` and ``hash``.
   That insert is the transaction's first write (or comes after one), so it holds SQLite's single
   write lock, which in WAL mode also guarantees the transaction sees the newest data: SQLite
@@ -43,7 +48,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Connection, Executable, Row, Table, bindparam, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Executable,
+    Insert,
+    Row,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -115,8 +134,11 @@ def record_audit(
     connection = session.connection(bind_arguments={"mapper": AuditEvent})
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        values = chained(values, chain_head(connection, _CHAIN_HEAD)[0])
-        values["id"] = connection.execute(_INSERT_EVENT, values).scalar_one()
+        parts = canonical_parts(values, ("prev_hash",))
+        row = run_chained(connection, _APPEND_EVENT, values | part_parameters(parts))
+        if row is None:  # pragma: no cover - an INSERT ... SELECT of one row returns it
+            raise RuntimeError("the audit event was not appended")
+        values.update(id=row.id, prev_hash=row.prev_hash, hash=row.hash)
     elif dialect == "sqlite":
         placeholder = uuid.uuid4().hex * 2  # 64 characters, unique until the real hash is known
         # The INSERT takes SQLite's write lock, held until the caller commits.
@@ -138,9 +160,43 @@ def record_audit(
 _EVENTS: Final = cast(Table, AuditEvent.__table__)
 # Built once: every audited call executes them, with parameters, and never compiles them again.
 _INSERT_EVENT: Final = insert(_EVENTS).returning(_EVENTS.c.id)
-# PostgreSQL: the advisory lock, the isolation check and the last hash, read after the lock
-# (migration 0003): one round trip.
-_CHAIN_HEAD: Final = text("SELECT toxbot_audit_chain_head()")
+_CONTENT_COLUMNS: Final = tuple(name for name in HASHED_FIELDS if name != "prev_hash")
+
+CHAIN_HEAD_SQL: Final = "toxbot_audit_chain_head()"
+"""PostgreSQL: the advisory lock, the isolation check and the last hash, read after the lock
+(migration 0003); select it in a CTE of the statement that appends."""
+
+
+def server_hash(*slots: ColumnElement[Any]) -> ColumnElement[str]:
+    """The SQL for an event's hash: :func:`canonical_parts`' fragments (parameters ``part_0``,
+    ``part_1``...: :func:`part_parameters`) with, between them, the values only the server
+    knows, in canonical order."""
+    joined: ColumnElement[Any] = bindparam("part_0", type_=String)
+    for index, slot in enumerate(slots, start=1):
+        joined = joined.concat(slot).concat(bindparam(f"part_{index}", type_=String))
+    utf8 = func.convert_to(joined, literal_column("'UTF8'"))
+    return func.encode(func.sha256(utf8), literal_column("'hex'"))
+
+
+def part_parameters(parts: list[str]) -> dict[str, str]:
+    """:func:`canonical_parts` as the parameters :func:`server_hash` reads."""
+    return {f"part_{index}": part for index, part in enumerate(parts)}
+
+
+def _append_event() -> Insert:
+    head = select(literal_column(CHAIN_HEAD_SQL).label("prev")).cte("head")
+    content = [bindparam(name, type_=_EVENTS.c[name].type) for name in _CONTENT_COLUMNS]
+    return (
+        insert(_EVENTS)
+        .from_select(
+            [*_CONTENT_COLUMNS, "prev_hash", "hash"],
+            select(*content, head.c.prev, server_hash(head.c.prev)),
+        )
+        .returning(_EVENTS.c.id, _EVENTS.c.prev_hash, _EVENTS.c.hash)
+    )
+
+
+_APPEND_EVENT: Final = _append_event()
 _LAST_HASH_BEFORE: Final = (
     select(_EVENTS.c.hash)
     .where(_EVENTS.c.id < bindparam("before"))
@@ -182,26 +238,49 @@ def audit_values(
     }
 
 
-def chained(values: Mapping[str, Any], prev_hash: str) -> dict[str, Any]:
-    """The event linked after ``prev_hash``, with its own hash: ready to insert."""
-    linked = {**values, "prev_hash": prev_hash}
-    linked["hash"] = _digest(linked)
-    return linked
+def canonical_parts(fields: Mapping[str, Any], unknown: tuple[str, ...]) -> list[str]:
+    """The canonical JSON :func:`_digest` hashes, cut around the values of ``unknown`` fields.
+
+    For a hash the server computes (PostgreSQL): ``unknown`` are the fields only it knows (the
+    previous hash; a new row's id). Their values must need no JSON escaping (hex digits, decimal
+    ids): ``parts[0] + value_1 + parts[1] + value_2 + ...`` (values in canonical, i.e. sorted,
+    order) is then exactly the text :func:`_digest` hashes. Each value's place is found by a
+    random mark, so no content can be mistaken for it.
+    """
+    marks = {name: uuid.uuid4().hex for name in unknown}
+    encoded = _canonical({**fields, **marks})
+    parts: list[str] = []
+    rest = encoded
+    for name in sorted(unknown):
+        if encoded.count(marks[name]) != 1:  # a uuid4 in the content: never in practice
+            raise RuntimeError("audit hash fragments could not be cut")
+        before, _, rest = rest.partition(marks[name])
+        parts.append(before)
+    parts.append(rest)
+    return parts
 
 
-def chain_head(connection: Connection, statement: Executable) -> Row[Any]:
-    """PostgreSQL: run ``statement``, whose first column calls ``toxbot_audit_chain_head()``.
+def run_chained(
+    connection: Connection, statement: Executable, parameters: Mapping[str, Any]
+) -> Row[Any] | None:
+    """PostgreSQL: run an appending ``statement`` (one that reads :data:`CHAIN_HEAD_SQL`); the
+    row it returns, if any.
 
-    That takes the chain lock and reads the last hash after it (migration 0003); the rest of the
-    row is the caller's (the record path reserves its assessment id in the same round trip). A
-    snapshot isolation level is refused as ``RuntimeError``.
+    That takes the chain lock and reads the last hash after it (migration 0003). A snapshot
+    isolation level is refused as ``RuntimeError``.
     """
     try:
-        return connection.execute(statement).one()
+        return connection.execute(statement, parameters).first()
     except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == SNAPSHOT_REFUSED:
-            raise RuntimeError(str(exc.orig).splitlines()[0]) from None
+        refuse_snapshot(exc)
         raise
+
+
+def refuse_snapshot(exc: DBAPIError) -> None:
+    """Raise ``RuntimeError`` if ``exc`` is ``toxbot_audit_chain_head()`` refusing a snapshot
+    isolation level (a stale last hash would fork the chain); otherwise return."""
+    if getattr(exc.orig, "sqlstate", None) == SNAPSHOT_REFUSED:
+        raise RuntimeError(str(exc.orig).splitlines()[0]) from None
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -298,10 +377,13 @@ def _keys(value: object, prefix: str) -> Iterator[tuple[str, str]]:
 
 def _digest(fields: Mapping[Any, Any]) -> str:
     """sha256 of the canonical JSON: sorted keys, no spaces, UTF-8, ``at`` in UTC ISO form."""
+    return hashlib.sha256(_canonical(fields).encode("utf-8")).hexdigest()
+
+
+def _canonical(fields: Mapping[Any, Any]) -> str:
     canonical = {name: fields[name] for name in HASHED_FIELDS}
     canonical["at"] = fields["at"].astimezone(UTC).isoformat(timespec="microseconds")
-    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _check_one(session: Session, check: _ChainCheck, row_id: int) -> None:

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Final, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Row, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import models
@@ -143,7 +143,12 @@ def get_case(session: Session, code: str, *, for_update: bool = False) -> models
 
 @dataclass(frozen=True, slots=True)
 class LockedCase:
-    """An active case as a write sees it: locked for the transaction, revision already bumped."""
+    """An active case as a write sees it; ``revision`` is the one the write commits it at.
+
+    From :func:`active_case` it is locked for the transaction with the revision already bumped;
+    from :func:`case_for_record` on PostgreSQL it is only read, and the record's one write
+    statement bumps the revision only if nothing was written since.
+    """
 
     id: int
     code: str
@@ -166,6 +171,34 @@ _LOCK_FOR_WRITE: Final = (
 )
 
 
+_READ_FOR_RECORD: Final = select(
+    _CASES.c.status,
+    *(
+        (_CASES.c.revision + 1).label("revision") if name == "revision" else _CASES.c[name]
+        for name in LockedCase.__slots__
+    ),
+).where(_CASES.c.code == bindparam("wanted"))
+_LOCK_FOR_RECORD: Final = _READ_FOR_RECORD.with_for_update()
+
+
+def case_for_record(session: Session, code: str, *, locked: bool = False) -> LockedCase:
+    """The active case an assessment is about to be recorded on, with the revision it will
+    commit at.
+
+    SQLite: :func:`active_case`, locked and bumped now (the transaction holds SQLite's one write
+    lock anyway). PostgreSQL: read only, and no row lock is held while the assessment is graded;
+    the record's write statement (:func:`bot.services.record_writes.write_record`) bumps the
+    revision only if it is still the one read here, and otherwise writes nothing: another write
+    came first, and the record is graded again on the history that write left, ``locked``: the
+    row is locked for the transaction as it is read, so no write can come first.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return active_case(session, code)
+    statement = _LOCK_FOR_RECORD if locked else _READ_FOR_RECORD
+    return _active(connection.execute(statement, _wanted(code)).first(), code)
+
+
 def active_case(session: Session, code: str) -> LockedCase:
     """The case, locked for this transaction with its revision bumped; a closed one is refused.
 
@@ -173,12 +206,19 @@ def active_case(session: Session, code: str) -> LockedCase:
     to one case queue here, and each then reads the history the one before committed), marks the
     history as changed for every process's cached copy, and reads the row: one round trip.
     """
-    wanted = code.strip().upper()
-    row = session.connection().execute(_LOCK_FOR_WRITE, {"wanted": wanted}).first()
+    return _active(session.connection().execute(_LOCK_FOR_WRITE, _wanted(code)).first(), code)
+
+
+def _wanted(code: str) -> dict[str, str]:
+    return {"wanted": code.strip().upper()}
+
+
+def _active(row: Row[Any] | None, code: str) -> LockedCase:
+    """The case ``row`` read, refused when there is none or it is closed."""
     if row is None:
-        raise CaseNotFound(wanted)
+        raise CaseNotFound(code.strip().upper())
     if row.status != "active":
-        raise CaseClosed(wanted)
+        raise CaseClosed(code.strip().upper())
     values = row._mapping
     return LockedCase(
         **{name: values[name] for name in LockedCase.__slots__ if name != "nurses"},
@@ -236,13 +276,10 @@ def close_case(
     case.closed_at = at
     session.execute(
         update(models.Reminder)
-        .where(models.Reminder.case_id == case.id, models.Reminder.state.in_(OPEN_REMINDERS))
+        .where(models.Reminder.case_id == case.id, models.open_reminder())
         .values(state="cancelled", updated_at=at, version=models.Reminder.version + 1)
     )
     return case
-
-
-OPEN_REMINDERS = ("pending", "sending", "snoozed", "sent", "escalated")
 
 
 def grade_5(case: models.Case) -> dict[str, int]:

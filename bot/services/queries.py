@@ -22,7 +22,7 @@ from sqlalchemy.sql import case as when
 from bot.db import models
 from bot.services import cases as case_store
 from bot.services.history import load_history
-from bot.services.reminder_plan import OPEN, REFRACTORY_REVIEW
+from bot.services.reminder_plan import REFRACTORY_REVIEW
 from grading.guidance_types import CaseState
 from grading.protocol import Protocol
 from grading.state import derive_state
@@ -134,7 +134,7 @@ def due_reminders(
     statement = (
         select(models.Reminder, models.Case.code)
         .join(models.Case, models.Case.id == models.Reminder.case_id)
-        .where(models.Reminder.state.in_(OPEN))
+        .where(models.open_reminder())
     )
     if code is not None:
         case = case_store.get_case(session, code)

@@ -1,57 +1,52 @@
 """Write what one recorded assessment stores, in as few round trips as the engine allows.
 
-A record stores three things in its transaction: the assessment row, its audit event (chained to
-the one before, and naming the assessment's id) and the reminders it implies (the case's open
-reassessments resolved, the next ones scheduled). The content is the same on every engine; how
-it travels differs:
+A record stores three things at once: the assessment row, its audit event (chained to the one
+before, and naming the assessment's id) and the reminders it implies (the case's open
+reassessments resolved, the next ones scheduled), and bumps the case's revision. The content is
+the same on every engine; how it travels differs:
 
-* SQLite runs in the process: each statement costs microseconds, so they run one after another,
-  through :func:`bot.services.audit.record_audit` like every other audited call.
-* PostgreSQL is a network round trip per statement, and round trips were most of a record's
-  time. Two statements do it all: the first takes the audit chain's lock and reads its last hash
-  (``toxbot_audit_chain_head()``, migration 0003) and reserves the assessment's id from its
-  sequence; the event's hash can then be computed here, and the second statement inserts the
-  assessment, resolves and schedules the reminders and appends the event at once, as
-  data-modifying CTEs (PostgreSQL runs each exactly once, whether or not the main statement
-  reads it).
+* SQLite runs in the process: each statement costs microseconds, so they run one after another
+  in the caller's transaction, which :func:`bot.services.cases.active_case` began by locking
+  and bumping the case. :func:`bot.services.audit.record_audit` appends the event, as for
+  every other audited call.
+* PostgreSQL is a round trip per statement, and each one costs more than the server's work on
+  it. ONE statement does it all, on a connection in autocommit: being one statement, it is one
+  transaction by itself, so it needs no BEGIN and no COMMIT. Its CTEs (PostgreSQL runs each
+  data-modifying CTE exactly once, whether or not the main statement reads it):
+
+  - ``bumped`` moves the case to the record's revision if it is still at the one before and
+    active. Every other CTE writes only if it did: a write that came first (another process, a
+    dose) leaves nothing written, and the caller grades again on the new history (optimistic
+    concurrency; :func:`bot.services.cases.case_for_record` only read the case).
+  - ``head`` takes the audit chain's lock and reads its last hash
+    (``toxbot_audit_chain_head()``, migration 0003) and reserves the assessment's id;
+  - the assessment is inserted with that id, the open reassessments resolved, the next reminders
+    scheduled, and the event appended with its hash computed by the server from the canonical
+    JSON fragments made here (:func:`bot.services.audit.canonical_parts`), the id and the
+    previous hash. The chain's lock is held for this statement only.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import (
-    JSON,
-    Connection,
-    Insert,
-    String,
-    Table,
-    bindparam,
-    column,
-    func,
-    insert,
-    literal_column,
-    select,
-    text,
-)
-from sqlalchemy import cast as sql_cast
+from sqlalchemy import Connection, Table, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from bot.db import models
 from bot.services import audit
-from bot.services.reminder_plan import INSERT, RESOLVE
+from bot.services.cases import LockedCase
+from bot.services.reminder_plan import INSERT, REASSESSMENT_KINDS, RESOLVE, SCHEDULED_COLUMNS
 
 _ASSESSMENTS: Final = cast(Table, models.Assessment.__table__)
 _EVENTS: Final = cast(Table, models.AuditEvent.__table__)
 _REMINDERS: Final = cast(Table, models.Reminder.__table__)
 _INSERT_ASSESSMENT: Final = insert(_ASSESSMENTS).returning(_ASSESSMENTS.c.id)
-_HEAD_AND_ID: Final = text(
-    "SELECT toxbot_audit_chain_head(), nextval(pg_get_serial_sequence('assessment', 'id'))"
-)
+_NEXT_ID: Final = "nextval(pg_get_serial_sequence('assessment', 'id'))"
 
 
 def write_record(
@@ -60,19 +55,21 @@ def write_record(
     assessment: Mapping[str, Any],
     event: Mapping[str, Any],
     reminders: list[dict[str, Any]],
-    case_id: int,
+    case: LockedCase,
     at: datetime,
-) -> int:
+) -> int | None:
     """Store the assessment, its audit event and its reminders; return the assessment's id.
 
     ``event`` holds :func:`bot.services.audit.record_audit`'s arguments but ``object_id``, which
     is the new assessment's id. ``reminders`` are the rows to schedule
     (:func:`bot.services.reminder_plan.next_reminders`); the case's open reassessments are
-    resolved first.
+    resolved first. ``case`` is what :func:`bot.services.cases.case_for_record` gave. None on
+    PostgreSQL when the case was written to (or closed) since it was read: nothing is stored.
     """
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        return _write_in_one_statement(connection, assessment, event, reminders, case_id, at)
+        return _write_in_one_statement(connection, assessment, event, reminders, case, at)
+    case_id = case.id
     assessment_id: int = connection.execute(_INSERT_ASSESSMENT, dict(assessment)).scalar_one()
     audit.record_audit(session, **event, object_id=str(assessment_id))
     connection.execute(RESOLVE, {"case": case_id, "at": at})
@@ -86,63 +83,89 @@ def _write_in_one_statement(
     assessment: Mapping[str, Any],
     event: Mapping[str, Any],
     reminders: list[dict[str, Any]],
-    case_id: int,
+    case: LockedCase,
     at: datetime,
-) -> int:
-    prev_hash, assessment_id = audit.chain_head(connection, _HEAD_AND_ID)
-    chained = audit.chained(audit.audit_values(**event, object_id=str(assessment_id)), prev_hash)
-    row = {**assessment, "id": assessment_id}
-    parameters: dict[str, Any] = {"case": case_id, "at": at, "reminders": _as_json(reminders)}
-    parameters.update((f"a_{name}", value) for name, value in row.items())
-    parameters.update((f"e_{name}", value) for name, value in chained.items())
-    columns = tuple(reminders[0]) if reminders else _NO_REMINDERS
-    connection.execute(_one_statement(tuple(row), tuple(chained), columns), parameters)
-    return int(assessment_id)
+) -> int | None:
+    values = audit.audit_values(**event, object_id=None)
+    parameters = {
+        "case": case.id,
+        "revision": case.revision,
+        "at": at,
+        "assessment": _as_json(assessment),
+        "event": _as_json({name: values[name] for name in _EVENT_CONTENT}),
+        "reminders": _as_json(reminders),
+        **audit.part_parameters(audit.canonical_parts(values, ("object_id", "prev_hash"))),
+    }
+    try:
+        row = connection.exec_driver_sql(_ONE_STATEMENT, parameters).first()
+    except DBAPIError as exc:
+        audit.refuse_snapshot(exc)
+        raise
+    return None if row is None else int(row.object_id)
 
 
-@functools.lru_cache(maxsize=16)
-def _one_statement(
-    assessment_columns: tuple[str, ...],
-    event_columns: tuple[str, ...],
-    reminder_columns: tuple[str, ...],
-) -> Insert:
-    """The record's writes as one statement, built once per shape so it compiles once.
-
-    Every value is a bound parameter: ``a_*`` the assessment, ``e_*`` the event, ``case`` and
-    ``at`` the resolve, and ``reminders`` the new rows as one JSON array, expanded by
-    ``json_populate_recordset``. One parameter for any number of reminders keeps the statement
-    one shape, and under psycopg's 50 parameters, past which it re-parses a query every time.
-    """
-    scheduled = func.json_populate_recordset(
-        literal_column("NULL::reminder"), sql_cast(bindparam("reminders", type_=String), JSON)
-    ).table_valued(*(column(name) for name in reminder_columns))
-    ctes = [
-        _insert_bound(_ASSESSMENTS, assessment_columns, "a_").cte("new_assessment"),
-        RESOLVE.cte("resolved"),
-        insert(_REMINDERS)
-        .from_select(reminder_columns, select(*(scheduled.c[name] for name in reminder_columns)))
-        .cte("scheduled"),
-    ]
-    return _insert_bound(_EVENTS, event_columns, "e_").add_cte(*ctes)
+def _columns(table: Table, *, without: tuple[str, ...] = ()) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns if c.name not in without)
 
 
-_NO_REMINDERS: Final = ("case_id",)  # the columns of an empty set of rows: any will do
+def _listed(names: tuple[str, ...], prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{name}" for name in names)
 
 
-def _as_json(rows: list[dict[str, Any]]) -> str:
-    """Reminder rows as the JSON array ``json_populate_recordset`` reads (times in ISO form)."""
-    return json.dumps(
-        [
-            {
-                name: value.isoformat() if isinstance(value, datetime) else value
-                for name, value in row.items()
-            }
-            for row in rows
-        ]
-    )
+_ASSESSMENT_COLUMNS: Final = _columns(_ASSESSMENTS, without=("id",))
+_EVENT_CONTENT: Final = tuple(
+    name for name in audit.HASHED_FIELDS if name not in {"object_id", "prev_hash"}
+)
+_OPEN = models.open_reminder().compile(compile_kwargs={"literal_binds": True})
+_REASSESSMENTS = ", ".join(f"'{kind}'" for kind in REASSESSMENT_KINDS)
+_ONE_STATEMENT: Final = f"""
+WITH bumped AS (
+    UPDATE "case" SET revision = %(revision)s
+    WHERE id = %(case)s AND revision = %(revision)s - 1 AND status = 'active'
+    RETURNING id
+), head AS (
+    SELECT {audit.CHAIN_HEAD_SQL} AS prev, {_NEXT_ID} AS id FROM bumped
+), new_assessment AS (
+    INSERT INTO assessment (id, {_listed(_ASSESSMENT_COLUMNS)})
+    SELECT head.id, {_listed(_ASSESSMENT_COLUMNS, "a.")}
+    FROM head, json_populate_record(NULL::assessment, %(assessment)s::json) AS a
+), resolved AS (
+    UPDATE reminder SET state = 'resolved', updated_at = %(at)s, version = version + 1
+    WHERE case_id = %(case)s AND kind IN ({_REASSESSMENTS}) AND {_OPEN}
+    AND EXISTS (SELECT FROM bumped)
+), scheduled AS (
+    INSERT INTO reminder ({_listed(SCHEDULED_COLUMNS)})
+    SELECT {_listed(SCHEDULED_COLUMNS)}
+    FROM json_populate_recordset(NULL::reminder, %(reminders)s::json)
+    WHERE EXISTS (SELECT FROM bumped)
+)
+INSERT INTO audit_event ({_listed(_EVENT_CONTENT)}, object_id, prev_hash, hash)
+SELECT {_listed(_EVENT_CONTENT, "e.")}, head.id::text, head.prev,
+    encode(sha256(convert_to(
+        %(part_0)s || head.id::text || %(part_1)s || head.prev || %(part_2)s, 'UTF8'
+    )), 'hex')
+FROM head, json_populate_record(NULL::audit_event, %(event)s::json) AS e
+RETURNING object_id
+"""
+"""The record's writes as one statement, of one shape whatever the record holds.
+
+Seven parameters: ``case`` and ``revision`` the bump, ``at`` the resolve, and the rows as JSON
+(``assessment`` and ``event`` one record each, ``reminders`` an array), expanded by
+``json_populate_record(set)``, with ``part_*`` the event's canonical JSON fragments. Rows as
+JSON rather than a parameter per column: one ``json.dumps`` instead of forty conversions in
+SQLAlchemy and psycopg, which cost more than the server's work. Executed as driver SQL: there
+is nothing for SQLAlchemy to compile or convert. It returns the assessment's id (the event's
+``object_id``), or no row when the case was not bumped.
+"""
 
 
-def _insert_bound(table: Table, columns: tuple[str, ...], prefix: str) -> Insert:
-    return insert(table).values(
-        {name: bindparam(f"{prefix}{name}", type_=table.c[name].type) for name in columns}
-    )
+def _as_json(rows: Any) -> str:
+    """Rows (a dict, or a list of them) as the JSON ``json_populate_record(set)`` reads, times
+    in ISO form (read back as ``timestamptz``, to the microsecond)."""
+    return json.dumps(rows, default=_iso, separators=(",", ":"))
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")

@@ -21,18 +21,18 @@ POLICY_VERSION: Final = "cadence-2026.1"
 REASSESS_VITALS: Final = "reassess_vitals"
 REASSESS_NEURO: Final = "reassess_neuro"
 REFRACTORY_REVIEW: Final = "refractory_review"
-OPEN: Final = ("pending", "sending", "snoozed", "sent", "escalated")
 
 
 _REMINDERS: Final = cast(Table, models.Reminder.__table__)
-_REASSESSMENTS: Final = (REASSESS_VITALS, REASSESS_NEURO)
+REASSESSMENT_KINDS: Final = (REASSESS_VITALS, REASSESS_NEURO)
+"""The kinds a new assessment resolves (a refractory review waits for its clinician)."""
 # Built once: the hot path executes them with parameters and never compiles them again.
 RESOLVE: Final = (
     update(_REMINDERS)
     .where(
         _REMINDERS.c.case_id == bindparam("case"),
-        _REMINDERS.c.kind.in_(_REASSESSMENTS),
-        _REMINDERS.c.state.in_(OPEN),
+        _REMINDERS.c.kind.in_(REASSESSMENT_KINDS),
+        models.open_reminder(),
     )
     .values(state="resolved", updated_at=bindparam("at"), version=_REMINDERS.c.version + 1)
 )
@@ -40,8 +40,22 @@ RESOLVE: Final = (
 _OPEN_REVIEWS: Final = select(_REMINDERS.c.id).where(
     _REMINDERS.c.case_id == bindparam("case"),
     _REMINDERS.c.kind == REFRACTORY_REVIEW,
-    _REMINDERS.c.state.in_(OPEN),
+    models.open_reminder(),
 )
+SCHEDULED_COLUMNS: Final = (
+    "case_id",
+    "kind",
+    "due_at",
+    "state",
+    "level",
+    "recipient",
+    "attempts",
+    "version",
+    "policy_version",
+    "created_at",
+    "updated_at",
+)
+"""The columns of a row :func:`next_reminders` builds; the delivery columns start empty."""
 INSERT: Final = insert(_REMINDERS)
 """Insert reminder rows as :func:`next_reminders` builds them."""
 

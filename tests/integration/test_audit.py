@@ -86,6 +86,29 @@ def test_appended_rows_link_from_the_genesis_hash(sessions: sessionmaker[Session
     assert all(event_hash(event) == event.hash for event in events)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        'quote " backslash \\ slash /',
+        "unicode: 38.5 °C, Ödem, 発熱, 🧪",
+        "controls: \t tab \n newline \u2028 separator \x01",
+        "a uuid-looking 0123456789abcdef0123456789abcdef",
+    ],
+)
+def test_the_hash_the_database_computes_is_the_one_verify_recomputes(
+    sessions: sessionmaker[Session], text: str
+) -> None:
+    """On PostgreSQL the server hashes the canonical JSON assembled from fragments cut here;
+    text that JSON escapes, or that is not ASCII, must hash exactly as Python hashes it."""
+    with sessions.begin() as session:
+        event = record(session, actor=text[:40], case_code=text[:24], detail={"k": text})
+    assert event.hash == event_hash(event)
+    with sessions() as session:
+        stored = session.get_one(AuditEvent, event.id)
+        assert stored.hash == event_hash(stored)
+    assert report(sessions).ok
+
+
 def test_events_in_one_transaction_chain_in_order(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         first = record(session, 0)

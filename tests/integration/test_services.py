@@ -27,6 +27,7 @@ from bot.services.members import Denied, Role, set_role
 from bot.services.reminder_plan import next_reminders
 from grading import parse_assessment
 from grading.errors import InputError
+from grading.state import derive_state
 from tests.integration.conftest import FakeClock
 
 NURSE = Actor("U0NURSE1", "slash")
@@ -204,6 +205,86 @@ def test_concurrent_writes_with_one_key_leave_one_row(
     assert count(sessions, models.Assessment) == 1
     assert sum(r.created for r in results) == 1
     assert len({r.assessment_id for r in results}) == 1
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_write_that_comes_first_is_graded_in_and_nothing_is_stored_twice(
+    services: Services,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL reads the case without a lock: a dose recorded by another process while the
+    assessment is graded makes the first write store nothing, and the second attempt, holding
+    the case's lock, grades on the history with the dose (D13)."""
+    code = new_case(services, clock)
+    assess(services, code, "temp=39.0 o2=ra ice=10")
+    other = Services(sessions=sessions, clock=clock, protocol=services.protocol)
+    clock.advance(hours=1)
+    real_derive = derive_state
+    gradings: list[bool] = []  # per grading of the assessment: whether the dose was in
+
+    def dose_lands_meanwhile(history: Any, *args: Any, **kwargs: Any) -> Any:
+        if history.assessments[-1].temperature_c == 37.0:  # the assessment being recorded
+            gradings.append(bool(history.doses))
+            if len(gradings) == 1:
+                other.record_dose(NURSE, code, {"drug": "tocilizumab", "dose_mg": 560})
+        return real_derive(history, *args, **kwargs)
+
+    monkeypatch.setattr("bot.services.api.derive_state", dose_lands_meanwhile)
+    recorded = assess(services, code, "temp=37.0 bp=low o2=ra ice=10")
+
+    assert gradings == [False, True]  # graded, found the case written to, graded again
+    assert recorded.graded.prior_crs_treatment
+    assert recorded.graded.result.crs.grade == 2  # D13: afebrile hypotension after tocilizumab
+    assert count(sessions, models.Assessment) == 2
+    with sessions() as session:
+        revision = session.scalar(select(models.Case.revision).where(models.Case.code == code))
+        report = verify_chain(session)
+        open_reminders = session.scalar(
+            select(func.count()).select_from(models.Reminder).where(models.open_reminder())
+        )
+    assert revision == 3  # assessment, dose, assessment: nothing bumped twice
+    assert report.ok, report.problems
+    assert report.rows == 4  # case.new, two assessments, the dose: no stray event
+    assert open_reminders == 2  # the last record's vitals and neuro reassessments only
+
+
+def test_concurrent_records_on_one_case_all_land_each_graded_in_turn(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """Four writers on one case at once (threads; on PostgreSQL, four connections): every
+    assessment is stored once, the revision counts them, and the kept copy equals a cold load."""
+    code = new_case(services, clock)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+    lines = ("temp=39.2 bp=low o2=ra ice=10", "temp=38.4 o2=nc:2 ice=9", "temp=37.1 o2=ra ice=10")
+
+    def worker(index: int) -> None:
+        barrier.wait()
+        try:
+            for turn in range(5):
+                assess(
+                    services, code, lines[(index + turn) % 3], idempotency_key=f"w{index}.{turn}"
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert count(sessions, models.Assessment) == 20
+    with sessions() as session:
+        revision = session.scalar(select(models.Case.revision).where(models.Case.code == code))
+        report = verify_chain(session)
+    assert revision == 20
+    assert report.ok, report.problems
+    assert report.rows == 21
+    cold = Services(sessions=sessions, clock=clock, protocol=services.protocol).case_state(code)
+    assert _state_facts(services.case_state(code)) == _state_facts(cold)
 
 
 def test_a_failure_mid_transaction_stores_nothing(
