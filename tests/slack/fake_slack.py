@@ -10,8 +10,10 @@ with ``Retry-After``, a 500, or an error code such as ``user_not_found`` (HTTP 2
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -54,6 +56,8 @@ class FakeSlack:
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _server: ThreadingHTTPServer | None = None
+    connections: int = 0  # TCP connections accepted so far
+    _open: list[socket.socket] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -65,7 +69,14 @@ class FakeSlack:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+            protocol_version = "HTTP/1.1"  # keep-alive: a client may send many calls on one
+            disable_nagle_algorithm = True  # headers and body go out in separate writes
+
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake.connections += 1
+                    fake._open.append(self.connection)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -103,6 +114,14 @@ class FakeSlack:
 
     # ----------------------------------------------------------------------------------------
     # Switching failures on, reading what arrived
+
+    def drop_connections(self) -> None:
+        """Close every connection from the server's side, as an idle timeout does."""
+        with self._lock:
+            sockets, self._open = self._open, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def fail(self, method: str, kind: str, *, times: int = 1, retry_after: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` fail with ``kind``."""
