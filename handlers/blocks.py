@@ -20,6 +20,7 @@ Two promises hold by construction, not by hoping the reply is small or polite:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
@@ -48,17 +49,23 @@ _CONTROL: Final = re.compile(r"[&<>*~`]|(?<![^\W_])_|_(?![^\W_])")
 # Slack quotes a line starting with "&gt;" as it would ">"; a soft hyphen in front stops it.
 _LEADING_QUOTE: Final = re.compile(r"^(\s*)&gt;", re.MULTILINE)
 _ENTITY_TAIL: Final = re.compile(r"&[a-z]{0,3}$")
+_SPECIAL: Final = frozenset("&<>*~`_")  # a text with none of these is its own escape
 
 
+@functools.lru_cache(maxsize=8192)
 def escape_mrkdwn(text: str) -> str:
     """``text`` as mrkdwn that shows exactly what was typed: no mention, link or formatting.
 
     ``&``, ``<`` and ``>`` become entities (Slack's own escaping); ``*``, ``~`` and backticks,
     and underscores that could open or close italics (not those inside words such as
     ``room_air``), become look-alike characters; a line starting with ``>`` gets a soft hyphen.
+
+    Cached: most of a reply's lines (guidance, rules, sources) are the same in every reply.
     """
+    if _SPECIAL.isdisjoint(text):
+        return text
     escaped = _CONTROL.sub(lambda m: _ENTITIES.get(m[0]) or _LOOKALIKES[m[0]], text)
-    return _LEADING_QUOTE.sub("\\1\u00ad&gt;", escaped)
+    return _LEADING_QUOTE.sub("\\1\u00ad&gt;", escaped) if "&gt;" in escaped else escaped
 
 
 def escape_text(text: str) -> str:
@@ -68,6 +75,8 @@ def escape_text(text: str) -> str:
 
 def slack_length(text: str) -> int:
     """Length as Slack may count it (UTF-16 code units): never less than ``len(text)``."""
+    if text.isascii():
+        return len(text)
     return len(text.encode("utf-16-le")) // 2
 
 
