@@ -29,7 +29,8 @@ from bot.services import queries
 from bot.services.audit import record_audit
 from bot.services.errors import NotRecorded
 from bot.services.history import assessment_inputs, load_history
-from bot.services.members import Denied, Role, authorize, set_role
+from bot.services.members import Denied, Role, check_role, role_of, set_role
+from bot.services.record_reads import read_for_record
 from bot.services.record_writes import write_record
 from bot.services.reminder_plan import next_reminders
 from bot.services.reminders import ReminderStatus
@@ -257,12 +258,23 @@ class Services:
         """
         moment = timed.at
         with self._transaction(single_write=not locked) as session:
-            role = self._authorize(session, actor, "assessment.record", code, now)
             # A key made here is a fresh UUID: nothing can hold it yet, so no lookup.
-            existing = _by_key(session, models.Assessment, key) if idempotency_key else None
-            if existing is not None:
+            reads = read_for_record(
+                session,
+                user=None if actor.trusted else actor.user,
+                key=idempotency_key,
+                code=code,
+                with_case=self._postgresql and not locked,
+            )
+            role = self._check_role(session, actor, reads.role, "assessment.record", code, now)
+            if reads.seen is not None:
+                existing = session.get_one(models.Assessment, reads.seen)
                 return self._replay_assessment(session, existing, now)
-            case = case_store.case_for_record(session, code, locked=locked)
+            case = (
+                case_store.case_from_row(reads.case_row, code)
+                if reads.case_row is not None
+                else case_store.case_for_record(session, code, locked=locked)
+            )
             history, previous = self._written_before(session, case)
             history = history.model_copy(update={"assessments": (*history.assessments, timed)})
             state = derive_state(history, self.protocol, max(now, moment), previous=previous)
@@ -460,9 +472,25 @@ class Services:
     ) -> str | None:
         if actor.trusted:
             return Role.ADMIN.value
+        return self._check_role(session, actor, role_of(session, actor.user), action, code, now)
+
+    def _check_role(
+        self,
+        session: Session,
+        actor: Actor,
+        role: Role | None,
+        action: str,
+        code: str | None,
+        now: datetime,
+    ) -> str | None:
+        """The actor's role (already read) if it allows ``action``; else the denial is audited
+        and committed, and :class:`Denied` raised."""
+        if actor.trusted:
+            return Role.ADMIN.value
         try:
-            return authorize(
+            return check_role(
                 session,
+                role,
                 actor=actor.user,
                 action=action,
                 at=now,
@@ -757,8 +785,15 @@ class Services:
 
 
 def _timed(assessment: Assessment, at: datetime, stated: StatedGrades | None) -> TimedAssessment:
-    data = assessment.model_dump(exclude_none=True)
-    return TimedAssessment.model_validate({**data, "at": at, "stated": stated})
+    """The assessment with its time and stated grades. Not validated again: the assessment was
+    validated when it was made, ``at`` was checked aware (``_moment``) and ``stated`` is a
+    validated model."""
+    return TimedAssessment.model_construct(
+        _fields_set=assessment.model_fields_set | {"at", "stated"},
+        **assessment.__dict__,
+        at=at,
+        stated=stated,
+    )
 
 
 def _validated(model: type[Dose] | type[Lab], data: Mapping[str, Any]) -> Any:

@@ -171,13 +171,15 @@ _LOCK_FOR_WRITE: Final = (
 )
 
 
-_READ_FOR_RECORD: Final = select(
+RECORD_COLUMNS: Final = (
     _CASES.c.status,
     *(
         (_CASES.c.revision + 1).label("revision") if name == "revision" else _CASES.c[name]
         for name in LockedCase.__slots__
     ),
-).where(_CASES.c.code == bindparam("wanted"))
+)
+"""A case as a record reads it (:func:`case_from_row`), with the revision it will commit at."""
+_READ_FOR_RECORD: Final = select(*RECORD_COLUMNS).where(_CASES.c.code == bindparam("wanted"))
 _LOCK_FOR_RECORD: Final = _READ_FOR_RECORD.with_for_update()
 
 
@@ -196,7 +198,7 @@ def case_for_record(session: Session, code: str, *, locked: bool = False) -> Loc
     if connection.dialect.name != "postgresql":
         return active_case(session, code)
     statement = _LOCK_FOR_RECORD if locked else _READ_FOR_RECORD
-    return _active(connection.execute(statement, _wanted(code)).first(), code)
+    return case_from_row(connection.execute(statement, _wanted(code)).first(), code)
 
 
 def active_case(session: Session, code: str) -> LockedCase:
@@ -206,16 +208,17 @@ def active_case(session: Session, code: str) -> LockedCase:
     to one case queue here, and each then reads the history the one before committed), marks the
     history as changed for every process's cached copy, and reads the row: one round trip.
     """
-    return _active(session.connection().execute(_LOCK_FOR_WRITE, _wanted(code)).first(), code)
+    return case_from_row(session.connection().execute(_LOCK_FOR_WRITE, _wanted(code)).first(), code)
 
 
 def _wanted(code: str) -> dict[str, str]:
     return {"wanted": code.strip().upper()}
 
 
-def _active(row: Row[Any] | None, code: str) -> LockedCase:
-    """The case ``row`` read, refused when there is none or it is closed."""
-    if row is None:
+def case_from_row(row: Row[Any] | None, code: str) -> LockedCase:
+    """The case a row holds (its ``status`` and :class:`LockedCase`'s columns), refused when
+    there is none (no row, or an outer join's empty columns) or it is closed."""
+    if row is None or row.id is None:
         raise CaseNotFound(code.strip().upper())
     if row.status != "active":
         raise CaseClosed(code.strip().upper())

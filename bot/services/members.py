@@ -117,13 +117,21 @@ def role_of(session: Session, slack_user_id: str) -> Role | None:
 
     A stored value that is not a known role also gives None: an unknown role grants nothing.
     """
-    stored = session.connection().execute(_ROLE_OF, {"user": slack_user_id}).scalar()
+    return stored_role(session.connection().execute(_ROLE_OF, {"user": slack_user_id}).scalar())
+
+
+def stored_role(stored: str | None) -> Role | None:
+    """A ``member.role`` value as a role; None for none, or for a value that is not a role."""
     if stored is None:
         return None
     try:
         return Role(stored)
     except ValueError:
         return None
+
+
+ROLE_OF_USER: Final = _ROLE_OF.scalar_subquery()
+"""The role of the member ``:user`` as a scalar subquery, for a statement that reads more."""
 
 
 def authorize(
@@ -147,10 +155,36 @@ def authorize(
 
     An action missing from :data:`ALLOWED` is a programming error: ``ValueError``, nothing done.
     """
+    if action not in ALLOWED:
+        raise ValueError(f"unknown action {action!r}; add it to ALLOWED")
+    return check_role(
+        session,
+        role_of(session, actor),
+        actor=actor,
+        action=action,
+        at=at,
+        source=source,
+        case_code=case_code,
+        audit=audit,
+    )
+
+
+def check_role(
+    session: Session,
+    role: Role | None,
+    *,
+    actor: str,
+    action: str,
+    at: datetime,
+    source: str,
+    case_code: str | None = None,
+    audit: Callable[..., object] | None = None,
+) -> Role:
+    """:func:`authorize` for a role already read (``None``: no ``member`` row): the same check,
+    the same audited denial. For a use case that read the role in a statement of its own."""
     needed = ALLOWED.get(action)
     if needed is None:
         raise ValueError(f"unknown action {action!r}; add it to ALLOWED")
-    role = role_of(session, actor)
     if role is not None and role in needed:
         return role
     if audit is not None:

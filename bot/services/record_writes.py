@@ -71,7 +71,7 @@ def write_record(
         return _write_in_one_statement(connection, assessment, event, reminders, case, at)
     case_id = case.id
     assessment_id: int = connection.execute(_INSERT_ASSESSMENT, dict(assessment)).scalar_one()
-    audit.record_audit(session, **event, object_id=str(assessment_id))
+    audit.record_audit(session, **event, object_id=str(assessment_id), write_locked=True)
     connection.execute(RESOLVE, {"case": case_id, "at": at})
     if reminders:
         connection.execute(INSERT, reminders)

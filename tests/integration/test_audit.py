@@ -117,6 +117,20 @@ def test_events_in_one_transaction_chain_in_order(sessions: sessionmaker[Session
     assert report(sessions).ok
 
 
+def test_a_transaction_that_wrote_first_appends_in_one_insert_and_still_links(
+    sessions: sessionmaker[Session],
+) -> None:
+    """``write_locked``: SQLite already holds the write lock, so the last hash is read first."""
+    append(sessions, 2)
+    with sessions.begin() as session:
+        session.execute(text("UPDATE audit_event SET id = id WHERE 0 = 1"))  # a first write
+        event = record(session, 2, write_locked=True)
+        after = record(session, 3, write_locked=True)
+    assert event.prev_hash == hashes(sessions)[1]
+    assert after.prev_hash == event.hash
+    assert report(sessions).ok
+
+
 def test_the_event_lives_and_dies_with_the_callers_transaction(
     sessions: sessionmaker[Session],
 ) -> None:

@@ -1,0 +1,61 @@
+"""What recording an assessment reads before it grades: in one statement where statements cost.
+
+Three things come first: the actor's role (deny by default), an assessment already stored under
+the request's idempotency key (a repeat replays it, stores nothing), and the case with the
+revision the record will commit at. On PostgreSQL each statement is a round trip, so all three
+come in one SELECT, the case outer-joined so a missing one still gives the row. On SQLite the
+role and the key come in one; the case is then locked and bumped
+(:func:`bot.services.cases.case_for_record`), which takes SQLite's write lock for the
+transaction, and only after the role has allowed the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+from sqlalchemy import Row, Table, bindparam, literal, select
+from sqlalchemy.orm import Session
+
+from bot.db import models
+from bot.services.cases import RECORD_COLUMNS
+from bot.services.members import ROLE_OF_USER, Role, stored_role
+
+_ASSESSMENTS: Final = cast(Table, models.Assessment.__table__)
+_CASES: Final = cast(Table, models.Case.__table__)
+_SEEN: Final = (
+    select(_ASSESSMENTS.c.id)
+    .where(_ASSESSMENTS.c.idempotency_key == bindparam("key"))
+    .scalar_subquery()
+)
+_ROLE_AND_SEEN: Final = select(ROLE_OF_USER.label("actor_role"), _SEEN.label("seen"))
+_ONE: Final = select(literal(1).label("one")).subquery("one")
+_WITH_CASE: Final = select(
+    ROLE_OF_USER.label("actor_role"), _SEEN.label("seen"), *RECORD_COLUMNS
+).select_from(_ONE.outerjoin(_CASES, _CASES.c.code == bindparam("wanted")))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordReads:
+    """What :func:`read_for_record` found."""
+
+    role: Role | None  # the actor's role; None: no member row (or no user was asked for)
+    seen: int | None  # the assessment already stored under the key, if any
+    case_row: Row[Any] | None  # the case's columns (empty when there is none); None: not read
+
+
+def read_for_record(
+    session: Session, *, user: str | None, key: str | None, code: str, with_case: bool
+) -> RecordReads:
+    """The role of ``user``, the assessment stored under ``key``, and, ``with_case``, the case
+    ``code`` (for :func:`bot.services.cases.case_from_row`), in one statement."""
+    parameters = {"user": user, "key": key}
+    if not with_case:
+        row = session.connection().execute(_ROLE_AND_SEEN, parameters).one()
+        return RecordReads(stored_role(row.actor_role), row.seen, None)
+    parameters["wanted"] = code.strip().upper()
+    row = session.connection().execute(_WITH_CASE, parameters).one()
+    return RecordReads(stored_role(row.actor_role), row.seen, row)
+
+
+__all__ = ["RecordReads", "read_for_record"]
