@@ -85,7 +85,7 @@ def _serve(kind: str, database_url: str, api_url: str, ready: Any) -> None:
 
     from pydantic import SecretStr
 
-    from bot.app import create_app, http_server, make_web_client
+    from bot.app import create_app, http_server, make_web_client, start_poster
     from bot.clock import SystemClock
     from bot.db.engine import make_engine, session_factory
     from bot.metrics import Metrics
@@ -100,6 +100,7 @@ def _serve(kind: str, database_url: str, api_url: str, ready: Any) -> None:
         slack_bot_token=SecretStr("xoxb-bench"),
         slack_signing_secret=SecretStr(SECRET),
         slack_api_url=api_url,
+        database_url=SecretStr(database_url),
     )
     engine = make_engine(database_url)
     services = Services(
@@ -114,7 +115,9 @@ def _serve(kind: str, database_url: str, api_url: str, ready: Any) -> None:
     metrics = Metrics()
     client = make_web_client(settings)
     if kind == "bot":
-        app = create_app(settings, services, web_client=client, metrics=metrics)
+        # As toxbot serve runs it: thread replies posted from a child process.
+        poster = start_poster(settings, services, client=client, metrics=metrics)
+        app = create_app(settings, services, web_client=client, metrics=metrics, poster=poster)
     else:
         app = _bare_app(client)
     server = http_server(app, services, metrics, host="127.0.0.1", port=0)
@@ -158,9 +161,8 @@ def _server(kind: str, database_url: str) -> Iterator[tuple[int, list[str]]]:
     processes = [fake]
     try:
         api_url = _ready(ready, fake)
-        server = context.Process(
-            target=_serve, args=(kind, database_url, api_url, ready), daemon=True
-        )
+        # Not a daemon: the bot starts its reply poster as a child process, as serve does.
+        server = context.Process(target=_serve, args=(kind, database_url, api_url, ready))
         server.start()
         processes.append(server)
         port, codes = _ready(ready, server)

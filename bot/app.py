@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from uvicorn import Server
 
     from bot.metrics import Metrics
+    from handlers.delivery import Poster
     from reminders.runtime import RunningReminders
 
 SLACK_API_URL: Final = "https://slack.com/api/"
@@ -111,15 +112,16 @@ def create_app(
     web_client: WebClient | None = None,
     executor: Executor | None = None,
     metrics: Metrics | None = None,
+    poster: Poster | None = None,
 ) -> App:
     """The Slack app: bolt, the handlers of every surface, the middleware and the error handler.
 
     ``process_before_response``: a listener's work is its reply, so bolt returns the listener's
     ack as the HTTP response instead of acking first and polling (design §10); everything slow
-    is handed to the background ``executor`` (the thread posts, forms, the home tab).
+    is handed to the background ``executor`` (the thread posts, forms, the home tab), or to
+    ``poster`` when given (:func:`start_poster`: the thread posts from a child process).
     Signatures are verified whenever a signing secret is configured (HTTP mode needs one).
     """
-    from concurrent.futures import ThreadPoolExecutor
     from zoneinfo import ZoneInfo
 
     from slack_bolt import App
@@ -139,7 +141,6 @@ def create_app(
 
     client = web_client or make_web_client(settings)
     metrics = metrics or Metrics()
-    executor = executor or ThreadPoolExecutor(POSTER_THREADS, thread_name_prefix="toxbot-post")
     secret = settings.slack_signing_secret
     app = App(
         client=client,
@@ -148,7 +149,9 @@ def create_app(
         process_before_response=True,
         token_verification_enabled=False,  # auth.test runs on the first request, not at import
     )
-    poster = Poster(client=client, services=services, executor=executor, metrics=metrics)
+    poster = poster or Poster(
+        client=client, services=services, executor=executor or _post_threads(), metrics=metrics
+    )
     zone = ZoneInfo(settings.toxbot_timezone)
     dedupe = middleware.event_dedupe(services, metrics)
     middleware.register(app)
@@ -160,6 +163,32 @@ def create_app(
     home.register(app, services=services, poster=poster, dedupe=dedupe)
     errors.register(app, services=services, poster=poster, metrics=metrics)
     return app
+
+
+def start_poster(
+    settings: Settings, services: Services, *, client: WebClient, metrics: Metrics
+) -> Poster:
+    """What ``toxbot serve`` posts with: thread replies from a child process
+    (``handlers.post_process``), so a post never holds up the next request; in the process when
+    the database is in-memory SQLite, which a child cannot open. :meth:`Poster.stop` it."""
+    from handlers.delivery import Poster
+    from handlers.post_process import ProcessPoster, can_post_from_a_process
+
+    if not can_post_from_a_process(settings):
+        return Poster(client=client, services=services, executor=_post_threads(), metrics=metrics)
+    return ProcessPoster(
+        settings=settings,
+        client=client,
+        services=services,
+        executor=_post_threads(),
+        metrics=metrics,
+    ).start()
+
+
+def _post_threads() -> Executor:
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(POSTER_THREADS, thread_name_prefix="toxbot-post")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,14 +42,19 @@ def serve(settings: Settings) -> int:
         build_services,
         create_app,
         http_server,
+        make_web_client,
         run_socket_mode,
+        start_poster,
         start_slack_reminders,
     )
     from bot.metrics import Metrics
 
     services = build_services(settings)
     metrics = Metrics()
-    app = create_app(settings, services, metrics=metrics)
+    client = make_web_client(settings)
+    # Thread replies go out from a child process: a post never holds up the next request.
+    poster = start_poster(settings, services, client=client, metrics=metrics)
+    app = create_app(settings, services, web_client=client, metrics=metrics, poster=poster)
     # Reminders as Slack DMs, dispatched by whichever serve process leads (TOXBOT_REMINDERS=off:
     # none); stopped when serving ends.
     reminders = start_slack_reminders(settings, services, app)
@@ -65,3 +70,4 @@ def serve(settings: Settings) -> int:
     finally:
         if reminders is not None:
             reminders.stop()
+        poster.stop()

@@ -73,6 +73,7 @@ class Poster:
         self._threads: OrderedDict[str, CaseThread] = OrderedDict()
         self._posted: OrderedDict[str, None] = OrderedDict()  # request keys already posted
         self._lock = threading.Lock()
+        self._opening = threading.Lock()  # held while a case's thread root is posted
 
     # ----------------------------------------------------------------------------------------
     # What listeners call: each returns at once; the work runs on the executor.
@@ -142,6 +143,9 @@ class Poster:
         """Run ``job`` on the executor, logging (never raising) what it fails with."""
         return self._submit(job)
 
+    def stop(self) -> None:
+        """Stop posting (in the process: nothing to stop; the executor belongs to its maker)."""
+
     # ----------------------------------------------------------------------------------------
     # What runs on the executor.
 
@@ -166,15 +170,7 @@ class Poster:
         target = thread.channel or channel
         error = None
         if thread.ts is None and target is not None:
-            root = Reply(
-                summary=f"{code}: toxbot case thread (decision support; the treating team decides)",
-                visibility=Visibility.THREAD,
-                case_code=code,
-            )
-            posted, error = self._call("chat.postMessage", channel=target, **render_message(root))
-            if posted is not None:
-                thread = self._services.claim_case_thread(code, target, str(posted["ts"]))
-                self._remember(thread)
+            thread, error = self._opened_thread(code, target)
         if thread.channel is None or thread.ts is None:
             if target is None:  # no channel known at all: the reply goes to the user directly
                 self._direct(reply, user)
@@ -195,6 +191,29 @@ class Poster:
                 channel=channel,
                 user=user,
             )
+
+    def _opened_thread(self, code: str, target: str) -> tuple[CaseThread, str | None]:
+        """The case's thread, opened in ``target`` unless a post opened it meanwhile, and the
+        error code if opening it failed.
+
+        One opening at a time: replies for a new case sent in quick succession would otherwise
+        each post a thread root before the first was claimed.
+        """
+        with self._opening:
+            thread = self._thread(code)
+            if thread.ts is not None:
+                return thread, None
+            root = Reply(
+                summary=f"{code}: toxbot case thread (decision support; the treating team decides)",
+                visibility=Visibility.THREAD,
+                case_code=code,
+            )
+            posted, error = self._call("chat.postMessage", channel=target, **render_message(root))
+            if posted is None:
+                return thread, error
+            thread = self._services.claim_case_thread(code, target, str(posted["ts"]))
+            self._remember(thread)
+            return thread, None
 
     def _first_post(self, key: str) -> bool:
         """True the first time this process posts the reply of request ``key``.

@@ -1,0 +1,204 @@
+"""Thread replies posted from a child process, so posting never competes with a request.
+
+Rendering a reply and sending it to Slack is Python work; on the process that answers requests
+it holds the interpreter's lock while the next request waits for it, and with a request arriving
+while the last reply is still being posted, most of a request's time went to the post. So
+``toxbot serve`` posts from a child process (:class:`ProcessPoster`): a listener's
+``to_case_thread`` or ``in_thread`` puts the reply on a queue and returns, and the child, a
+plain :class:`~handlers.delivery.Poster` with its own Web API client and its own database
+engine (it reads and claims case threads), sends it, with the same retries, fallbacks and
+dedupe. Everything else a listener asks of the poster (forms, ephemeral notes, the home tab,
+its own jobs) stays in the process, on the thread executor: those are rare, or must be answered
+within the request's trigger window.
+
+The child's metric counts (Web API calls and failures by method and error code) travel back on
+a second queue and are added to the serving process's ``/metrics``. A child that dies is
+started again on the next post (counted as ``poster_restarts``); replies it had not sent are
+lost, never stored twice: the record itself is in the database, and ``/tox summary`` shows it.
+:meth:`ProcessPoster.stop` lets the child send what it was given before it exits.
+
+Only a database another process can open is shared (a SQLite file or PostgreSQL); an in-memory
+SQLite database keeps its posts in the process (:func:`can_post_from_a_process`).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import threading
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.context import SpawnProcess
+from multiprocessing.queues import Queue
+from typing import Any, Final
+
+from slack_sdk import WebClient
+from sqlalchemy.engine import make_url
+
+from bot.metrics import Metrics
+from bot.replies import Reply
+from bot.services.api import Services
+from bot.settings import Settings
+from handlers.delivery import Poster
+
+log = logging.getLogger("toxbot.slack")
+
+CHILD_POSTER_THREADS: Final = 4  # posts in flight at once in the child (they wait on Slack)
+STOP_TIMEOUT_S: Final = 10.0
+PARENT_CHECK_S: Final = 1.0  # how often an idle child checks that its parent still lives
+_CONTEXT: Final = multiprocessing.get_context("spawn")  # never fork a process with threads
+
+
+def can_post_from_a_process(settings: Settings) -> bool:
+    """Whether a child process can open the configured database (not in-memory SQLite)."""
+    url = make_url(settings.database_url.get_secret_value())
+    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
+
+@dataclass
+class _Child:
+    """One child process and the two queues only it uses (a queue a killed process was reading
+    can stay locked, so a new child never inherits its predecessor's)."""
+
+    process: SpawnProcess
+    jobs: Queue[Any]
+    counts: Queue[Any]
+    reader: threading.Thread
+
+
+class ProcessPoster(Poster):
+    """A :class:`Poster` whose thread replies are sent by a child process (see the module)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        client: WebClient,
+        services: Services,
+        executor: Executor,
+        metrics: Metrics,
+    ) -> None:
+        super().__init__(client=client, services=services, executor=executor, metrics=metrics)
+        # The child opens the database the parent already upgraded and seeded with admins.
+        self._child_settings = settings.model_copy(
+            update={"toxbot_auto_upgrade": False, "toxbot_admins": ""}
+        )
+        self._child: _Child | None = None
+        self._start_lock = threading.Lock()
+
+    def start(self) -> ProcessPoster:
+        """Start the child (and the thread that adds its counts to this process's metrics)."""
+        with self._start_lock:
+            self._child = self._spawn()
+        return self
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Let the child send what it was given, then end it (terminated after ``timeout``)."""
+        with self._start_lock:
+            child, self._child = self._child, None
+        if child is None:
+            return
+        child.jobs.put(None)
+        child.process.join(timeout)
+        if child.process.is_alive():
+            log.warning("reply poster process did not stop in %.0f s; terminated", timeout)
+            child.process.terminate()
+            child.process.join(1)
+        child.reader.join(timeout)
+
+    # The listener-facing calls that go to the child.
+
+    def to_case_thread(self, reply: Reply, *, key: str, channel: str | None, user: str) -> None:
+        self._send("to_case_thread", reply=reply, key=key, channel=channel, user=user)
+
+    def in_thread(self, reply: Reply, *, channel: str, thread_ts: str, user: str) -> None:
+        self._send("in_thread", reply=reply, channel=channel, thread_ts=thread_ts, user=user)
+
+    # ----------------------------------------------------------------------------------------
+
+    def _send(self, method: str, **arguments: Any) -> None:
+        child = self._child
+        if child is not None and not child.process.is_alive():
+            with self._start_lock:
+                if self._child is child:
+                    log.error(
+                        "reply poster process ended (exit code %s); starting another",
+                        child.process.exitcode,
+                    )
+                    self._metrics.count("poster_restarts")
+                    self._child = self._spawn()
+                child = self._child
+        if child is None:  # stopped, or never started: post from this process
+            getattr(super(), method)(**arguments)
+            return
+        child.jobs.put((method, arguments))
+
+    def _spawn(self) -> _Child:
+        jobs: Queue[Any] = _CONTEXT.Queue()
+        counts: Queue[Any] = _CONTEXT.Queue()
+        process = _CONTEXT.Process(
+            target=_run_child,
+            args=(self._child_settings, jobs, counts),
+            name="toxbot-poster",
+            daemon=True,
+        )
+        process.start()
+        reader = threading.Thread(
+            target=self._read_counts,
+            args=(process, counts),
+            name="toxbot-poster-counts",
+            daemon=True,
+        )
+        reader.start()
+        return _Child(process, jobs, counts, reader)
+
+    def _read_counts(self, process: SpawnProcess, counts: Queue[Any]) -> None:
+        """Add the child's counts to this process's metrics until it has ended."""
+        while True:
+            try:
+                counted = counts.get(timeout=PARENT_CHECK_S)
+            except queue.Empty:
+                if not process.is_alive():
+                    return
+                continue
+            name, amount, labels = counted
+            self._metrics.count(name, amount, **labels)
+
+
+class _ForwardedMetrics(Metrics):
+    """The child's counters: each count goes to the serving process's metrics."""
+
+    def __init__(self, counts: Queue[Any]) -> None:
+        super().__init__()
+        self._out = counts
+
+    def count(self, name: str, amount: int = 1, **labels: str) -> None:
+        self._out.put((name, amount, labels))
+
+
+def _run_child(settings: Settings, jobs: Queue[Any], counts: Queue[Any]) -> None:
+    """The child process: a plain Poster sending what arrives on ``jobs`` until ``None``."""
+    from bot.app import build_services, make_web_client
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    executor = ThreadPoolExecutor(CHILD_POSTER_THREADS, thread_name_prefix="toxbot-post")
+    poster = Poster(
+        client=make_web_client(settings),
+        services=build_services(settings),
+        executor=executor,
+        metrics=_ForwardedMetrics(counts),
+    )
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            job = jobs.get(timeout=PARENT_CHECK_S)
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():
+                break  # the serving process was killed: nobody is left to post for
+            continue
+        if job is None:
+            break
+        method, arguments = job
+        getattr(poster, method)(**arguments)
+    executor.shutdown(wait=True)  # what was given is sent before the child ends

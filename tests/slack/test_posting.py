@@ -1,0 +1,147 @@
+"""Thread replies as ``toxbot serve`` posts them: from a child process, against the fake Slack;
+and a new case's thread opened once however many replies arrive for it at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from bot.app import make_web_client, start_poster
+from bot.commands import run_line
+from bot.metrics import Metrics
+from bot.replies import Reply
+from bot.services.api import OPERATOR, Services
+from bot.settings import Settings
+from handlers.delivery import Poster
+from handlers.post_process import ProcessPoster, can_post_from_a_process
+from tests.integration.conftest import FakeClock
+from tests.slack.blockkit import assert_valid_message
+from tests.slack.conftest import WARD, seeded_services
+from tests.slack.fake_slack import FakeSlack
+from tests.slack.payloads import sent_payload
+
+UTC = ZoneInfo("UTC")
+
+
+def replies(services: Services, code: str, count: int) -> list[Reply]:
+    """The thread replies of ``count`` recorded assessments."""
+    made = []
+    for _ in range(count):
+        result = run_line(services, OPERATOR, f"assess {code} temp=39 o2=ra ice=10", zone=UTC)
+        assert result.thread is not None
+        made.append(result.thread)
+    return made
+
+
+def roots(fake: FakeSlack) -> list[str]:
+    return [c.args["text"] for c in fake.of("chat.postMessage") if "thread_ts" not in c.args]
+
+
+def settings_for(fake: FakeSlack, database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,
+        slack_bot_token=SecretStr("xoxb-test-token"),
+        slack_api_url=fake.url,
+        database_url=SecretStr(database_url),
+    )
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as slack:
+        yield slack
+
+
+def test_replies_for_a_new_case_sent_at_once_open_its_thread_once(
+    database: Engine, fake: FakeSlack
+) -> None:
+    services, code = seeded_services(database, FakeClock())
+    settings = settings_for(fake, database.url.render_as_string(hide_password=False))
+    executor = ThreadPoolExecutor(4)
+    poster = Poster(
+        client=make_web_client(settings), services=services, executor=executor, metrics=Metrics()
+    )
+    for n, reply in enumerate(replies(services, code, 8)):
+        poster.to_case_thread(reply, key=f"slash:{n}", channel=WARD, user="U0CLIN0001")
+    executor.shutdown(wait=True)
+
+    assert len(roots(fake)) == 1
+    in_thread = [c for c in fake.of("chat.postMessage") if "thread_ts" in c.args]
+    assert len(in_thread) == 8
+    assert {c.args["thread_ts"] for c in in_thread} == {services.case_thread(code).ts}
+
+
+def test_serve_posts_thread_replies_from_a_child_process_and_counts_them_here(
+    fake: FakeSlack, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'toxbot.db'}"
+    settings = settings_for(fake, url)
+    from bot.app import build_services
+
+    services = build_services(settings)
+    code = services.register_case(
+        OPERATOR, {"product": "axi-cel", "infused_at": services.now(), "weight_kg": 74}
+    ).code
+    metrics = Metrics()
+    poster = start_poster(settings, services, client=make_web_client(settings), metrics=metrics)
+    assert isinstance(poster, ProcessPoster)
+    try:
+        for n, reply in enumerate(replies(services, code, 5)):
+            poster.to_case_thread(reply, key=f"slash:{n}", channel=WARD, user="U0CLIN0001")
+        poster.to_case_thread(reply, key="slash:0", channel=WARD, user="U0CLIN0001")  # a replay
+    finally:
+        poster.stop()  # sends what it was given first
+
+    posts = fake.of("chat.postMessage")
+    assert len(posts) == 6  # the thread root and five replies; the replay posted nothing
+    assert len(roots(fake)) == 1
+    for call in posts:
+        assert_valid_message(sent_payload(call.args))
+    assert metrics.value("webapi_calls", method="chat.postMessage") == 6  # counted in this process
+    assert services.case_thread(code).ts == posts[0].answer["ts"]
+
+
+def test_a_child_that_died_is_started_again_on_the_next_post(
+    fake: FakeSlack, tmp_path: Path
+) -> None:
+    settings = settings_for(fake, f"sqlite:///{tmp_path / 'toxbot.db'}")
+    from bot.app import build_services
+
+    services = build_services(settings)
+    code = services.register_case(
+        OPERATOR, {"product": "axi-cel", "infused_at": services.now(), "weight_kg": 74}
+    ).code
+    metrics = Metrics()
+    poster = start_poster(settings, services, client=make_web_client(settings), metrics=metrics)
+    assert isinstance(poster, ProcessPoster)
+    try:
+        first, second = replies(services, code, 2)
+        poster.to_case_thread(first, key="slash:1", channel=WARD, user="U0CLIN0001")
+        fake.wait_for("chat.postMessage", 2)
+        child = poster._child
+        assert child is not None
+        child.process.kill()
+        child.process.join(5)
+
+        poster.to_case_thread(second, key="slash:2", channel=WARD, user="U0CLIN0001")
+        fake.wait_for("chat.postMessage", 3, timeout=30)
+    finally:
+        poster.stop()
+    assert metrics.value("poster_restarts") == 1
+    assert len(roots(fake)) == 1  # the new child found the thread the first one opened
+
+
+def test_only_a_database_a_child_can_open_is_posted_from_a_process() -> None:
+    def can(url: str) -> bool:
+        return can_post_from_a_process(Settings(_env_file=None, database_url=SecretStr(url)))
+
+    assert can("sqlite:///var/toxbot.db")
+    assert can("postgresql+psycopg://toxbot@db:5432/toxbot")
+    assert not can("sqlite://")
+    assert not can("sqlite:///:memory:")
