@@ -10,13 +10,20 @@ One pass, per batch of rows:
    (:mod:`reminders.policy`) says what it needs; a row to deliver moves to ``sending`` at the
    level it will be delivered at, ``attempts`` + 1, ``wake_at`` = now + :data:`SENDING_LEASE`,
    every update checked against ``version`` and audited.
-2. Deliver OUTSIDE any transaction through the :class:`~reminders.notifier.Notifier`.
-3. Finish (another transaction): ``sent`` (level 0) or ``escalated`` (level 1 and 2) with the
-   next ``wake_at``; a transient failure stays ``sending`` until its retry time (``Retry-After``
-   honoured); a permanent one escalates at once. Only the error CODE is stored and audited.
+2. Deliver OUTSIDE any transaction through the :class:`~reminders.notifier.Notifier`, each
+   row in turn, noting when each delivery ended.
+3. Finish the batch (one transaction, the rows locked again): ``sent`` (level 0) or
+   ``escalated`` (level 1 and 2) with the next ``wake_at``; a transient failure stays
+   ``sending`` until its retry time (``Retry-After`` honoured); a permanent one escalates at
+   once. Only the error CODE is stored and audited.
+
+Due rows are read in time order from two indexes, a batch from each: pending rows by
+``due_at``, delivered ones (escalations, retries) by ``wake_at`` (the partial index of migration
+0007), so a pass costs the same however many reminders the table holds or how far behind it is.
 
 A crash between 1 and 3 leaves ``sending``: the lease runs out and the sweep delivers again, or
-:meth:`reconcile` does at start-up. A repeat is possible only there, and its attempt is recorded.
+:meth:`reconcile` does at start-up. A repeat is possible only there, and its attempt is recorded;
+a finish that fails (the database went away mid-batch) leaves its whole batch so, too.
 If a row changed while it was being delivered (acknowledged, snoozed, resolved by an assessment,
 cancelled), the delivery is audited as superseded and the row left as it is.
 
@@ -33,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -57,7 +64,12 @@ MAX_ROUNDS: Final = 50  # claim rounds per pass; what is left waits for the next
 RETRY_BACKOFF: Final = (5.0, 15.0, 30.0, 60.0)  # seconds after a transient failure, by attempt
 
 _R = models.Reminder
-_AWAKE_STATES: Final = (State.SENDING, State.SENT, State.ESCALATED, State.SNOOZED)
+_PENDING_DUE: Final = select(func.min(_R.due_at)).where(_R.state == State.PENDING)
+_AWAKE_DUE: Final = select(func.min(_R.wake_at)).where(models.awake_reminder())
+# When the dispatcher is next needed: the first entries of two indexes, in one statement.
+_NEXT_DUE: Final = select(
+    _PENDING_DUE.scalar_subquery().label("pending"), _AWAKE_DUE.scalar_subquery().label("awake")
+)
 
 
 @dataclass
@@ -136,8 +148,7 @@ class Dispatcher:
             claims = self._claim(moment, everything_sending=False)
             if not claims:
                 break
-            for claim in claims:
-                self._deliver(claim, now, report)
+            self._deliver(claims, now, report)
         return report
 
     def dispatch_due(self, now: datetime | None = None) -> DispatchReport:
@@ -155,8 +166,9 @@ class Dispatcher:
         """
         moment = now or self._clock.now()
         report = DispatchReport()
-        for claim in self._claim(moment, everything_sending=True):
-            self._deliver(claim, now, report)
+        claims = self._claim(moment, everything_sending=True)
+        if claims:
+            self._deliver(claims, now, report)
         more = self.run_once(now)
         report.sent += more.sent
         report.escalated += more.escalated
@@ -169,8 +181,7 @@ class Dispatcher:
     def next_due_at(self) -> datetime | None:
         """The earliest moment a reminder will need the dispatcher (None: nothing open)."""
         with self._sessions.begin() as session:
-            pending = session.scalar(select(func.min(_R.due_at)).where(_R.state == State.PENDING))
-            awake = session.scalar(select(func.min(_R.wake_at)).where(_R.state.in_(_AWAKE_STATES)))
+            pending, awake = session.execute(_NEXT_DUE).one()
         found = [moment for moment in (pending, awake) if moment is not None]
         return min(found) if found else None
 
@@ -179,23 +190,18 @@ class Dispatcher:
 
     def _claim(self, now: datetime, *, everything_sending: bool) -> list[_Claim]:
         escalation = self._protocol.escalation
-        due = or_(
-            and_(_R.state == State.PENDING, _R.due_at <= now),
-            and_(_R.state.in_(_AWAKE_STATES), _R.wake_at <= now),
-        )
+        awake = and_(models.awake_reminder(), _R.wake_at <= now)
         if everything_sending:
-            due = or_(due, _R.state == State.SENDING)
-        statement = (
-            select(_R, models.Case.code, models.Case.unit, models.Case.nurses)
-            .join(models.Case, models.Case.id == _R.case_id)
-            .where(due)
-            .order_by(_R.due_at, _R.id)
-            .limit(self._batch)
-            .with_for_update(skip_locked=True, of=_R)
-        )
+            awake = or_(awake, _R.state == State.SENDING)
         claims: list[_Claim] = []
         with self._sessions.begin() as session:
-            rows = session.execute(statement).all()
+            # Each in its own index's order, so only a batch is read whatever the backlog.
+            rows = [
+                *session.execute(
+                    self._due(and_(_R.state == State.PENDING, _R.due_at <= now), _R.due_at)
+                ).all(),
+                *session.execute(self._due(awake, _R.wake_at)).all(),
+            ]
             grades = _last_grades(session, {row[0].case_id for row in rows})
             for reminder, code, unit, nurses in rows:
                 step = policy.next_step(_facts(reminder), escalation, now)
@@ -208,6 +214,18 @@ class Dispatcher:
                 if claim is not None:
                     claims.append(claim)
         return claims
+
+    def _due(self, condition: ColumnElement[bool], order: Any) -> Select[Any]:
+        """Up to a batch of rows meeting ``condition`` in ``order``, with their case's code, unit
+        and nurses, locked for the claim (rows another dispatcher holds are skipped)."""
+        return (
+            select(_R, models.Case.code, models.Case.unit, models.Case.nurses)
+            .join(models.Case, models.Case.id == _R.case_id)
+            .where(condition)
+            .order_by(order, _R.id)
+            .limit(self._batch)
+            .with_for_update(skip_locked=True, of=_R)
+        )
 
     def _claim_row(
         self,
@@ -275,98 +293,121 @@ class Dispatcher:
     # ---------------------------------------------------------------------------------------
     # Deliver and finish
 
-    def _deliver(self, claim: _Claim, now: datetime | None, report: DispatchReport) -> None:
-        if claim.messages:
-            results = [self._notifier.deliver(message) for message in claim.messages]
-        else:
-            results = [Delivery.failed("no_target")]
-        outcome = _combined(results)
-        at = now or self._clock.now()
+    def _deliver(self, claims: list[_Claim], now: datetime | None, report: DispatchReport) -> None:
+        """Deliver each claim outside any transaction, then finish them all in one."""
+        delivered: list[tuple[_Claim, Delivery, datetime]] = []
+        for claim in claims:
+            if claim.messages:
+                results = [self._notifier.deliver(message) for message in claim.messages]
+            else:
+                results = [Delivery.failed("no_target")]
+            delivered.append((claim, _combined(results), now or self._clock.now()))
+        ids = [claim.reminder_id for claim in claims]
         with self._sessions.begin() as session:
-            reminder = session.execute(
-                select(_R).where(_R.id == claim.reminder_id).with_for_update()
-            ).scalar_one()
-            if reminder.version != claim.version or reminder.state != State.SENDING:
-                report.superseded += 1
-                _audit(
+            # SKIP LOCKED: holding the batch's rows, never wait for another one (a record
+            # resolving its case's reminders locks rows too): no lock cycle, no deadlock.
+            locked = select(_R).where(_R.id.in_(ids)).with_for_update(skip_locked=True)
+            by_id = {row.id: row for row in session.scalars(locked)}
+            for claim, outcome, at in delivered:
+                if claim.reminder_id in by_id:
+                    self._finish(session, by_id[claim.reminder_id], claim, outcome, at, report)
+        for claim, outcome, at in delivered:
+            if claim.reminder_id not in by_id:  # held by another transaction: wait for it alone
+                with self._sessions.begin() as session:
+                    one = select(_R).where(_R.id == claim.reminder_id).with_for_update()
+                    self._finish(session, session.scalars(one).one(), claim, outcome, at, report)
+
+    def _finish(
+        self,
+        session: Session,
+        reminder: models.Reminder,
+        claim: _Claim,
+        outcome: Delivery,
+        at: datetime,
+        report: DispatchReport,
+    ) -> None:
+        """Record how ``claim``'s delivery went (the module docstring's step 3)."""
+        if reminder.version != claim.version or reminder.state != State.SENDING:
+            report.superseded += 1
+            _audit(
+                session,
+                at,
+                "reminder.superseded",
+                claim.case_code,
+                reminder.id,
+                {"state": reminder.state, "level": claim.level, "outcome": outcome.outcome},
+            )
+            return
+        late_s = max(int((at - reminder.due_at).total_seconds()), 0)
+        if outcome.outcome is Outcome.SENT:
+            self._finish_sent(session, reminder, claim, outcome, at, late_s)
+            if claim.level == 0:
+                report.sent += 1
+            else:
+                report.escalated += 1
+            if claim.first:
+                report.lateness.append(max(at - reminder.due_at, timedelta(0)))
+        elif outcome.outcome is Outcome.RETRY:
+            report.retried += 1
+            wait = _retry_wait(outcome.retry_after, reminder.attempts)
+            _set(session, reminder, at, wake_at=at + wait, last_error=outcome.error)
+            _audit(
+                session,
+                at,
+                "reminder.delivery_failed",
+                claim.case_code,
+                reminder.id,
+                {
+                    "error": outcome.error,
+                    "transient": True,
+                    "retry_in_s": wait.total_seconds(),
+                    "level": claim.level,
+                    "attempt": reminder.attempts,
+                },
+            )
+        else:
+            report.failed += 1
+            step = policy.after_permanent_failure(claim.level)
+            log.warning(
+                "reminder %s: delivery failed permanently (%s) at level %s",
+                reminder.id,
+                outcome.error,
+                claim.level,
+            )
+            if step.action is Action.ESCALATE:
+                # Still owed a delivery, one level up, at once: the next round claims it.
+                _set(
                     session,
+                    reminder,
                     at,
-                    "reminder.superseded",
-                    claim.case_code,
-                    reminder.id,
-                    {"state": reminder.state, "level": claim.level, "outcome": outcome.outcome},
-                )
-                return
-            late_s = max(int((at - reminder.due_at).total_seconds()), 0)
-            if outcome.outcome is Outcome.SENT:
-                self._finish_sent(session, reminder, claim, outcome, at, late_s)
-                if claim.level == 0:
-                    report.sent += 1
-                else:
-                    report.escalated += 1
-                if claim.first:
-                    report.lateness.append(max(at - reminder.due_at, timedelta(0)))
-            elif outcome.outcome is Outcome.RETRY:
-                report.retried += 1
-                wait = _retry_wait(outcome.retry_after, reminder.attempts)
-                _set(session, reminder, at, wake_at=at + wait, last_error=outcome.error)
-                _audit(
-                    session,
-                    at,
-                    "reminder.delivery_failed",
-                    claim.case_code,
-                    reminder.id,
-                    {
-                        "error": outcome.error,
-                        "transient": True,
-                        "retry_in_s": wait.total_seconds(),
-                        "level": claim.level,
-                        "attempt": reminder.attempts,
-                    },
+                    level=step.level,
+                    wake_at=at,
+                    last_error=outcome.error,
                 )
             else:
-                report.failed += 1
-                step = policy.after_permanent_failure(claim.level)
-                log.warning(
-                    "reminder %s: delivery failed permanently (%s) at level %s",
-                    reminder.id,
-                    outcome.error,
-                    claim.level,
-                )
-                if step.action is Action.ESCALATE:
-                    # Still owed a delivery, one level up, at once: the next round claims it.
-                    _set(
-                        session,
-                        reminder,
-                        at,
-                        level=step.level,
-                        wake_at=at,
-                        last_error=outcome.error,
-                    )
-                else:
-                    _set(
-                        session,
-                        reminder,
-                        at,
-                        state=State.ESCALATED,
-                        wake_at=None,
-                        escalated_at=at,
-                        last_error=outcome.error,
-                    )
-                _audit(
+                _set(
                     session,
+                    reminder,
                     at,
-                    "reminder.delivery_failed",
-                    claim.case_code,
-                    reminder.id,
-                    {
-                        "error": outcome.error,
-                        "transient": False,
-                        "level": claim.level,
-                        "escalate_to": step.level if step.action is Action.ESCALATE else None,
-                        "attempt": reminder.attempts,
-                    },
+                    state=State.ESCALATED,
+                    wake_at=None,
+                    escalated_at=at,
+                    last_error=outcome.error,
                 )
+            _audit(
+                session,
+                at,
+                "reminder.delivery_failed",
+                claim.case_code,
+                reminder.id,
+                {
+                    "error": outcome.error,
+                    "transient": False,
+                    "level": claim.level,
+                    "escalate_to": step.level if step.action is Action.ESCALATE else None,
+                    "attempt": reminder.attempts,
+                },
+            )
 
     def _finish_sent(
         self,

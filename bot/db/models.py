@@ -172,8 +172,16 @@ class Lab(Base):
 
 OPEN_REMINDER_STATES: Final = ("pending", "sending", "snoozed", "sent", "escalated")
 """A reminder in one of these states still needs the dispatcher (or a resolving assessment)."""
+AWAKE_REMINDER_STATES: Final = ("sending", "sent", "escalated", "snoozed")
+"""Delivered (or being delivered): such a row next needs the dispatcher at its ``wake_at``."""
 
-_OPEN_STATE_SQL: Final = "state IN ({})".format(", ".join(f"'{s}'" for s in OPEN_REMINDER_STATES))
+
+def _states_sql(states: tuple[str, ...]) -> str:
+    return "state IN ({})".format(", ".join(f"'{state}'" for state in states))
+
+
+_OPEN_STATE_SQL: Final = _states_sql(OPEN_REMINDER_STATES)
+_AWAKE_STATE_SQL: Final = _states_sql(AWAKE_REMINDER_STATES)
 
 
 class Reminder(Base):
@@ -182,7 +190,9 @@ class Reminder(Base):
     Open reminders by case have a partial index (migration 0006): every recorded assessment
     resolves its case's open ones, and the resolved and cancelled rows, most of a long case's,
     are not in it. A query uses it when it filters with :func:`open_reminder` (the states as
-    literals, so the planner can match the index's predicate).
+    literals, so the planner can match the index's predicate). Likewise delivered rows by their
+    ``wake_at`` (migration 0007, :func:`awake_reminder`): the dispatcher's next wake-up and its
+    escalation claims read them in ``wake_at`` order.
     """
 
     __tablename__ = "reminder"
@@ -194,7 +204,12 @@ class Reminder(Base):
             postgresql_where=text(_OPEN_STATE_SQL),
             sqlite_where=text(_OPEN_STATE_SQL),
         ),
-        Index("ix_reminder_state_wake", "state", "wake_at"),
+        Index(
+            "ix_reminder_awake_by_wake",
+            "wake_at",
+            postgresql_where=text(_AWAKE_STATE_SQL),
+            sqlite_where=text(_AWAKE_STATE_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -283,4 +298,11 @@ def open_reminder() -> ColumnElement[bool]:
     """``reminder.state`` is open: the predicate of ``ix_reminder_open_by_case``, as literals."""
     return Reminder.__table__.c.state.in_(
         [literal_column(f"'{state}'") for state in OPEN_REMINDER_STATES]
+    )
+
+
+def awake_reminder() -> ColumnElement[bool]:
+    """``reminder.state`` is awake: the predicate of ``ix_reminder_awake_by_wake``, as literals."""
+    return Reminder.__table__.c.state.in_(
+        [literal_column(f"'{state}'") for state in AWAKE_REMINDER_STATES]
     )

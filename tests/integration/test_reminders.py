@@ -7,6 +7,8 @@ delivery failures, restart, and daylight-saving changes, with every transition a
 from __future__ import annotations
 
 import io
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -524,3 +526,57 @@ def test_acknowledged_while_being_delivered_the_row_stays_acknowledged(
     clock.advance(hours=1)
     assert dispatcher.run_once().delivered == 0
     assert actions(sessions)[-2:] == ["reminder.acknowledged", "reminder.superseded"]
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_row_locked_while_its_batch_finishes_is_finished_alone_after(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """The batch's finish never waits for a row another transaction holds (``SKIP LOCKED``: no
+    lock cycle with, say, a record resolving that case's reminders); the rest of the batch is
+    finished, and that row on its own once it is free."""
+    code = new_case(services, clock)
+    first = add_reminder(sessions, code, clock.now())
+    second = add_reminder(sessions, code, clock.now())
+    holder = sessions()
+    errors: list[BaseException] = []
+
+    def lock(reminder_id: int) -> None:
+        holder.execute(
+            select(models.Reminder).where(models.Reminder.id == reminder_id).with_for_update()
+        ).one()
+
+    def then_want_the_first() -> None:
+        try:
+            lock(first)  # held by the finishing batch: a cycle if the batch waited for ours
+            holder.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    waiter = threading.Timer(0.2, then_want_the_first)
+
+    def lock_the_second_while_delivering(message: ReminderMessage) -> Delivery:
+        if message.reminder_id == first:  # the claim has committed: the rows are free again
+            lock(second)
+            waiter.start()
+        return Delivery.sent("D1", f"{message.reminder_id}.1")
+
+    dispatcher = Dispatcher(
+        sessions=sessions,
+        clock=clock,
+        protocol=services.protocol,
+        notifier=RecordingNotifier(lock_the_second_while_delivering),
+        who=WHO,
+    )
+    started = time.monotonic()
+    report = dispatcher.run_once()
+    waiter.join()
+    holder.close()
+
+    assert not errors, errors  # no deadlock: the batch never waited while holding its rows
+    assert report.sent == 2
+    assert time.monotonic() - started >= 0.2  # the second was finished after the lock went
+    assert [row.state for row in reminders(sessions)] == ["sent", "sent"]
+    assert actions(sessions).count("reminder.sent") == 2
+    with sessions() as session:
+        assert verify_chain(session).ok
