@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, cast
 
@@ -171,7 +171,7 @@ _LOCK_FOR_WRITE: Final = (
 )
 
 
-RECORD_COLUMNS: Final = (
+_RECORD_COLUMNS: Final = (
     _CASES.c.status,
     *(
         (_CASES.c.revision + 1).label("revision") if name == "revision" else _CASES.c[name]
@@ -179,7 +179,7 @@ RECORD_COLUMNS: Final = (
     ),
 )
 """A case as a record reads it (:func:`case_from_row`), with the revision it will commit at."""
-_READ_FOR_RECORD: Final = select(*RECORD_COLUMNS).where(_CASES.c.code == bindparam("wanted"))
+_READ_FOR_RECORD: Final = select(*_RECORD_COLUMNS).where(_CASES.c.code == bindparam("wanted"))
 _LOCK_FOR_RECORD: Final = _READ_FOR_RECORD.with_for_update()
 
 
@@ -223,10 +223,10 @@ def case_from_row(row: Row[Any] | None, code: str) -> LockedCase:
     if row.status != "active":
         raise CaseClosed(code.strip().upper())
     values = row._mapping
-    return LockedCase(
-        **{name: values[name] for name in LockedCase.__slots__ if name != "nurses"},
-        nurses=tuple(values["nurses"] or ()),
-    )
+    fields = {name: values[name] for name in LockedCase.__slots__}
+    fields["nurses"] = tuple(fields["nurses"] or ())
+    fields["infused_at"] = fields["infused_at"].astimezone(UTC)  # driver SQL: the session's zone
+    return LockedCase(**fields)
 
 
 def list_cases(session: Session, *, status: str | None = None) -> list[models.Case]:
