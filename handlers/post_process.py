@@ -12,10 +12,11 @@ its own jobs) stays in the process, on the thread executor: those are rare, or m
 within the request's trigger window.
 
 The child's metric counts (Web API calls and failures by method and error code) travel back on
-a second queue and are added to the serving process's ``/metrics``. A child that dies is
-started again on the next post (counted as ``poster_restarts``); replies it had not sent are
-lost, never stored twice: the record itself is in the database, and ``/tox summary`` shows it.
-:meth:`ProcessPoster.stop` lets the child send what it was given before it exits.
+a second queue, gathered every half second, and are added to the serving process's
+``/metrics``. A child that dies is started again on the next post (counted as
+``poster_restarts``); replies (and counts) it had not sent are lost, never stored twice: the
+record itself is in the database, and ``/tox summary`` shows it. :meth:`ProcessPoster.stop`
+lets the child send what it was given before it exits.
 
 Only a database another process can open is shared (a SQLite file or PostgreSQL); an in-memory
 SQLite database keeps its posts in the process (:func:`can_post_from_a_process`).
@@ -27,6 +28,7 @@ import logging
 import multiprocessing
 import queue
 import threading
+from collections import Counter
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
@@ -47,6 +49,7 @@ log = logging.getLogger("toxbot.slack")
 CHILD_POSTER_THREADS: Final = 4  # posts in flight at once in the child (they wait on Slack)
 STOP_TIMEOUT_S: Final = 10.0
 PARENT_CHECK_S: Final = 1.0  # how often an idle child checks that its parent still lives
+COUNTS_EVERY_S: Final = 0.5  # how often the child sends its counts
 _CONTEXT: Final = multiprocessing.get_context("spawn")  # never fork a process with threads
 
 
@@ -167,14 +170,37 @@ class ProcessPoster(Poster):
 
 
 class _ForwardedMetrics(Metrics):
-    """The child's counters: each count goes to the serving process's metrics."""
+    """The child's counters, sent to the serving process's metrics every
+    :data:`COUNTS_EVERY_S` (gathered: a message per count would wake that process each time)."""
 
     def __init__(self, counts: Queue[Any]) -> None:
         super().__init__()
         self._out = counts
+        self._gathered: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+        self._gather_lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._sender = threading.Thread(target=self._send_every, name="toxbot-counts", daemon=True)
+        self._sender.start()
 
     def count(self, name: str, amount: int = 1, **labels: str) -> None:
-        self._out.put((name, amount, labels))
+        with self._gather_lock:
+            self._gathered[(name, tuple(sorted(labels.items())))] += amount
+
+    def close(self) -> None:
+        """Send what was counted since the last send, and stop sending."""
+        self._stopped.set()
+        self._sender.join()
+
+    def _send_every(self) -> None:
+        while not self._stopped.wait(COUNTS_EVERY_S):
+            self._send()
+        self._send()
+
+    def _send(self) -> None:
+        with self._gather_lock:
+            gathered, self._gathered = self._gathered, Counter()
+        for (name, labels), amount in gathered.items():
+            self._out.put((name, amount, dict(labels)))
 
 
 def _run_child(settings: Settings, jobs: Queue[Any], counts: Queue[Any]) -> None:
@@ -183,11 +209,12 @@ def _run_child(settings: Settings, jobs: Queue[Any], counts: Queue[Any]) -> None
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     executor = ThreadPoolExecutor(CHILD_POSTER_THREADS, thread_name_prefix="toxbot-post")
+    metrics = _ForwardedMetrics(counts)
     poster = Poster(
         client=make_web_client(settings),
         services=build_services(settings),
         executor=executor,
-        metrics=_ForwardedMetrics(counts),
+        metrics=metrics,
     )
     parent = multiprocessing.parent_process()
     while True:
@@ -202,3 +229,4 @@ def _run_child(settings: Settings, jobs: Queue[Any], counts: Queue[Any]) -> None
         method, arguments = job
         getattr(poster, method)(**arguments)
     executor.shutdown(wait=True)  # what was given is sent before the child ends
+    metrics.close()
