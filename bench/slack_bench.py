@@ -90,6 +90,7 @@ def _serve(kind: str, database_url: str, api_url: str, ready: Any) -> None:
     from bot.db.engine import make_engine, session_factory
     from bot.metrics import Metrics
     from bot.protocol_files import load_protocol
+    from bot.serve import exit_on_sigterm
     from bot.services.api import OPERATOR, Services
     from bot.settings import Settings
 
@@ -114,6 +115,7 @@ def _serve(kind: str, database_url: str, api_url: str, ready: Any) -> None:
             codes.append(services.register_case(OPERATOR, data).code)
     metrics = Metrics()
     client = make_web_client(settings)
+    poster = None
     if kind == "bot":
         # As toxbot serve runs it: thread replies posted from a child process.
         poster = start_poster(settings, services, client=client, metrics=metrics)
@@ -127,7 +129,12 @@ def _serve(kind: str, database_url: str, api_url: str, ready: Any) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     ready.put((sock.getsockname()[1], codes))
-    server.run(sockets=[sock])
+    exit_on_sigterm()  # as serve: terminated, the poster still stops cleanly
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if poster is not None:
+            poster.stop()
 
 
 def _bare_app(client: Any) -> Any:

@@ -15,6 +15,7 @@ Slack is imported inside the functions here: ``import bot.serve`` loads nothing 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from typing import Final
 
@@ -58,6 +59,7 @@ def serve(settings: Settings) -> int:
     # Reminders as Slack DMs, dispatched by whichever serve process leads (TOXBOT_REMINDERS=off:
     # none); stopped when serving ends.
     reminders = start_slack_reminders(settings, services, app)
+    exit_on_sigterm()
     try:
         if settings.slack_app_token is not None:
             log.info("connecting to Slack over Socket Mode")
@@ -71,3 +73,18 @@ def serve(settings: Settings) -> int:
         if reminders is not None:
             reminders.stop()
         poster.stop()
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (systemd, a container stopping) end the process through its ``finally``
+    blocks: the reminders give up the leadership and the reply poster sends what it holds.
+
+    uvicorn shuts down gracefully on SIGTERM, then raises the signal again under the handler
+    that was there before it; Python's default would end the process at once. Socket Mode
+    has no handler of its own, so this one ends it the same way.
+    """
+
+    def end(_signum: int, _frame: object) -> None:
+        raise SystemExit(EXIT_OK)
+
+    signal.signal(signal.SIGTERM, end)
