@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from bot.app import make_web_client, start_poster
+from bot.app import build_services, make_web_client, start_poster
 from bot.commands import run_line
 from bot.metrics import Metrics
 from bot.replies import Reply
@@ -52,6 +52,19 @@ def settings_for(fake: FakeSlack, database_url: str) -> Settings:
     )
 
 
+def served(fake: FakeSlack, folder: Path) -> tuple[Services, str, ProcessPoster, Metrics]:
+    """As ``toxbot serve`` sets up: services on a SQLite file, a case, the poster started."""
+    settings = settings_for(fake, f"sqlite:///{folder / 'toxbot.db'}")
+    services = build_services(settings)
+    code = services.register_case(
+        OPERATOR, {"product": "axi-cel", "infused_at": services.now(), "weight_kg": 74}
+    ).code
+    metrics = Metrics()
+    poster = start_poster(settings, services, client=make_web_client(settings), metrics=metrics)
+    assert isinstance(poster, ProcessPoster)
+    return services, code, poster, metrics
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeSlack]:
     with FakeSlack() as slack:
@@ -80,17 +93,7 @@ def test_replies_for_a_new_case_sent_at_once_open_its_thread_once(
 def test_serve_posts_thread_replies_from_a_child_process_and_counts_them_here(
     fake: FakeSlack, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'toxbot.db'}"
-    settings = settings_for(fake, url)
-    from bot.app import build_services
-
-    services = build_services(settings)
-    code = services.register_case(
-        OPERATOR, {"product": "axi-cel", "infused_at": services.now(), "weight_kg": 74}
-    ).code
-    metrics = Metrics()
-    poster = start_poster(settings, services, client=make_web_client(settings), metrics=metrics)
-    assert isinstance(poster, ProcessPoster)
+    services, code, poster, metrics = served(fake, tmp_path)
     try:
         for n, reply in enumerate(replies(services, code, 5)):
             poster.to_case_thread(reply, key=f"slash:{n}", channel=WARD, user="U0CLIN0001")
@@ -110,16 +113,7 @@ def test_serve_posts_thread_replies_from_a_child_process_and_counts_them_here(
 def test_a_child_that_died_is_started_again_on_the_next_post(
     fake: FakeSlack, tmp_path: Path
 ) -> None:
-    settings = settings_for(fake, f"sqlite:///{tmp_path / 'toxbot.db'}")
-    from bot.app import build_services
-
-    services = build_services(settings)
-    code = services.register_case(
-        OPERATOR, {"product": "axi-cel", "infused_at": services.now(), "weight_kg": 74}
-    ).code
-    metrics = Metrics()
-    poster = start_poster(settings, services, client=make_web_client(settings), metrics=metrics)
-    assert isinstance(poster, ProcessPoster)
+    services, code, poster, metrics = served(fake, tmp_path)
     try:
         first, second = replies(services, code, 2)
         poster.to_case_thread(first, key="slash:1", channel=WARD, user="U0CLIN0001")
