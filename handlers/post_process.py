@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 from collections import Counter
@@ -50,6 +51,7 @@ CHILD_POSTER_THREADS: Final = 4  # posts in flight at once in the child (they wa
 STOP_TIMEOUT_S: Final = 10.0
 PARENT_CHECK_S: Final = 1.0  # how often an idle child checks that its parent still lives
 COUNTS_EVERY_S: Final = 0.5  # how often the child sends its counts
+CHILD_NICENESS: Final = 10  # the child yields the CPU to the serving process when both want it
 _CONTEXT: Final = multiprocessing.get_context("spawn")  # never fork a process with threads
 
 
@@ -208,6 +210,8 @@ def _run_child(settings: Settings, jobs: Queue[Any], counts: Queue[Any]) -> None
     from bot.app import build_services, make_web_client
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if hasattr(os, "nice"):
+        os.nice(CHILD_NICENESS)  # background work: a request being answered gets the CPU first
     executor = ThreadPoolExecutor(CHILD_POSTER_THREADS, thread_name_prefix="toxbot-post")
     metrics = _ForwardedMetrics(counts)
     poster = Poster(
