@@ -195,10 +195,11 @@ def _post_threads() -> Executor:
 # Transports (``toxbot serve``) and the reminders each front end runs
 
 EVENTS_PATH: Final = "/slack/events"
-# Slack requests in bolt at once: within what SQLAlchemy's default pool (5 + 10 overflow) serves
-# without making a request wait for a connection. More threads only contend for the GIL and the
-# database's write lock (measured: no more throughput, a worse p99).
-DISPATCH_THREADS: Final = 8
+# Slack requests in bolt at once: within SQLAlchemy's default pool (5 connections), and enough
+# to overlap PostgreSQL's round trips. More threads only contend for the interpreter lock, and
+# on one case for its revision (measured with the reply posts in their own process: 8 threads
+# gave 104-152/s on PostgreSQL at 8 clients, 4 gave 256-264/s; SQLite no worse).
+DISPATCH_THREADS: Final = 4
 
 
 def asgi_app(app: App, services: Services, metrics: Metrics) -> Starlette:
