@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -28,7 +28,7 @@ from bot.services import cases as case_store
 from bot.services import queries
 from bot.services.audit import record_audit
 from bot.services.errors import NotRecorded
-from bot.services.history import assessment_inputs, load_history
+from bot.services.history import assessment_inputs, load_history, patient_of
 from bot.services.members import Denied, Role, check_role, role_of, set_role
 from bot.services.record_reads import read_for_record
 from bot.services.record_writes import write_record
@@ -102,6 +102,19 @@ class CaseView:
     advice: Advice
 
 
+_RECORDERS_KEPT: Final = 4096  # members whose role to remember; a programme has far fewer
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """A record's write, before its transaction committed: what it returns, the copy to keep,
+    and the earliest reminder it scheduled."""
+
+    recorded: RecordedAssessment
+    kept: CachedCase
+    first_due: datetime | None
+
+
 class Services:
     """toxbot's use cases over one database, clock and protocol."""
 
@@ -118,6 +131,10 @@ class Services:
         self.protocol = protocol
         self._code_source = code_source
         self._states = StateCache()
+        # Members seen allowed to record assessments, with that role: a record on a kept copy
+        # writes only if they still hold it (record_writes checks), so a stale entry costs a
+        # read, never a wrong permission.
+        self._recorders: dict[str, str] = {}
         bind = sessions.kw.get("bind")
         self._postgresql = bind is not None and bind.dialect.name == "postgresql"
         # Told the earliest due time of the reminders a record scheduled, once it committed:
@@ -146,7 +163,18 @@ class Services:
                 case.code,
                 {"product": case.product},
             )
-            return case
+        self._keep_new_case(case, now)
+        return case
+
+    def _keep_new_case(self, case: models.Case, now: datetime) -> None:
+        """Keep a committed new case's copy (no history yet), so its first record reads
+        nothing it already knows (:mod:`bot.services.state_cache`)."""
+        written = case_store.registered_case(case)
+        history = CaseHistory.model_construct(
+            patient=patient_of(written), assessments=(), doses=(), labs=()
+        )
+        state = derive_state(history, self.protocol, now)
+        self._states.put(case.id, CachedCase(written.revision, history, state, written))
 
     def close_case(
         self, actor: Actor, code: str, *, outcome: str, cause: str | None = None
@@ -219,7 +247,9 @@ class Services:
         timed = _timed(assessment, moment, stated)
         key = idempotency_key or f"auto:{uuid.uuid4()}"
         try:
-            recorded = self._try_record(actor, code, timed, note, key, idempotency_key, now)
+            recorded = self._record_on_kept_copy(actor, code, timed, note, key, now)
+            if recorded is None:
+                recorded = self._try_record(actor, code, timed, note, key, idempotency_key, now)
             if recorded is None:  # another write came first: again, holding the case's lock
                 recorded = self._try_record(
                     actor, code, timed, note, key, idempotency_key, now, locked=True
@@ -256,7 +286,6 @@ class Services:
         COMMIT, no row lock held while Python grades. ``locked`` (the second attempt) takes the
         case's row lock first instead, so no other write can come first again.
         """
-        moment = timed.at
         with self._transaction(single_write=not locked) as session:
             # A key made here is a fresh UUID: nothing can hold it yet, so no lookup.
             reads = read_for_record(
@@ -275,38 +304,123 @@ class Services:
                 if reads.case_row is not None
                 else case_store.case_for_record(session, code, locked=locked)
             )
+            if role is not None and not actor.trusted:
+                if len(self._recorders) >= _RECORDERS_KEPT:
+                    self._recorders.clear()
+                self._recorders[actor.user] = role
             history, previous = self._written_before(session, case)
-            history = history.model_copy(update={"assessments": (*history.assessments, timed)})
-            state = derive_state(history, self.protocol, max(now, moment), previous=previous)
-            graded = next(g for g in reversed(state.assessments) if g.assessment is timed)
-            advice = advise(state, self.protocol, max(now, moment))
-            values = _assessment_row(case, timed, graded, actor, note, key, self.protocol, now)
-            event = {
-                "at": now,
-                "actor": actor.user,
-                "action": "assessment.record",
-                "source": actor.source,
-                "role": role,
-                "case_code": case.code,
-                "object_type": "assessment",
-                "detail": {
-                    "crs": values["crs_grade"],
-                    "icans": values["icans_grade"],
-                    "key": key,
-                },
-            }
-            reminders = next_reminders(session.connection(), case, advice, at=now)
-            row_id = write_record(
-                session, assessment=values, event=event, reminders=reminders, case=case, at=now
+            written = self._write_assessment(
+                session, actor, role, case, history, previous, timed, note, key, now
             )
-            if row_id is None:
-                return None
-            recorded = RecordedAssessment(case.code, row_id, graded, advice, created=True)
-            kept = CachedCase(case.revision, history, state)
-        self._states.put(case.id, kept)  # committed: the copy is now the database's
-        if reminders and self.reminders_planned is not None:
-            self.reminders_planned(min(row["due_at"] for row in reminders))
-        return recorded
+        return self._kept(written)
+
+    def _record_on_kept_copy(
+        self,
+        actor: Actor,
+        code: str,
+        timed: TimedAssessment,
+        note: str | None,
+        key: str,
+        now: datetime,
+    ) -> RecordedAssessment | None:
+        """:meth:`record_assessment` in ONE round trip, on PostgreSQL, for a case this process
+        kept a copy of (:mod:`bot.services.state_cache`) by a member it has seen allowed to
+        record; None when that is not so, or the write found things changed (nothing stored).
+
+        Nothing is read first: the write statement itself checks what the reads would have (the
+        case is still at the kept revision and active, the member still holds the role), and an
+        idempotency key already stored fails its unique index, which :meth:`record_assessment`
+        answers with the first result.
+        """
+        if not self._postgresql:
+            return None
+        kept = self._states.latest(code.strip().upper())
+        role = Role.ADMIN.value if actor.trusted else self._recorders.get(actor.user)
+        if kept is None or role is None:
+            return None
+        case = replace(kept.case, revision=kept.revision + 1)
+        with self._transaction(single_write=True) as session:
+            written = self._write_assessment(
+                session,
+                actor,
+                role,
+                case,
+                kept.history,
+                kept.state,
+                timed,
+                note,
+                key,
+                now,
+                member=None if actor.trusted else actor.user,
+            )
+        return self._kept(written)
+
+    def _write_assessment(
+        self,
+        session: Session,
+        actor: Actor,
+        role: str | None,
+        case: case_store.LockedCase,
+        history: CaseHistory,
+        previous: CaseState | None,
+        timed: TimedAssessment,
+        note: str | None,
+        key: str,
+        now: datetime,
+        *,
+        member: str | None = None,
+    ) -> _Written | None:
+        """Grade ``timed`` on the history before it and write the record (``member``: see
+        :func:`bot.services.record_writes.write_record`); None when nothing was written."""
+        moment = timed.at
+        history = history.model_copy(update={"assessments": (*history.assessments, timed)})
+        state = derive_state(history, self.protocol, max(now, moment), previous=previous)
+        graded = next(g for g in reversed(state.assessments) if g.assessment is timed)
+        advice = advise(state, self.protocol, max(now, moment))
+        values = _assessment_row(case, timed, graded, actor, note, key, self.protocol, now)
+        event = {
+            "at": now,
+            "actor": actor.user,
+            "action": "assessment.record",
+            "source": actor.source,
+            "role": role,
+            "case_code": case.code,
+            "object_type": "assessment",
+            "detail": {
+                "crs": values["crs_grade"],
+                "icans": values["icans_grade"],
+                "key": key,
+            },
+        }
+        # PostgreSQL's write leaves out re-reviews still open itself: no query for them here.
+        reminders = next_reminders(
+            None if self._postgresql else session.connection(), case, advice, at=now
+        )
+        row_id = write_record(
+            session,
+            assessment=values,
+            event=event,
+            reminders=reminders,
+            case=case,
+            at=now,
+            member=member,
+        )
+        if row_id is None:
+            return None
+        return _Written(
+            RecordedAssessment(case.code, row_id, graded, advice, created=True),
+            CachedCase(case.revision, history, state, case),
+            min((row["due_at"] for row in reminders), default=None),
+        )
+
+    def _kept(self, written: _Written | None) -> RecordedAssessment | None:
+        """After the record's transaction committed: keep its copy, wake the reminders."""
+        if written is None:
+            return None
+        self._states.put(written.kept.case.id, written.kept)  # committed: the database's now
+        if written.first_due is not None and self.reminders_planned is not None:
+            self.reminders_planned(written.first_due)
+        return written.recorded
 
     def record_dose(
         self,
@@ -361,7 +475,7 @@ class Services:
                     {"drug": row.drug, "dose_mg": row.dose_mg, "flags": len(flags), "key": key},
                 )
                 recorded_dose = RecordedDose(case.code, row.id, flags, state, created=True)
-                kept = CachedCase(case.revision, history, state)
+                kept = CachedCase(case.revision, history, state, case)
             self._states.put(case.id, kept)
             return recorded_dose
         except IntegrityError:

@@ -229,6 +229,22 @@ def case_from_row(row: Row[Any] | None, code: str) -> LockedCase:
     return LockedCase(**fields)
 
 
+def registered_case(case: models.Case) -> LockedCase:
+    """A case just registered (:func:`register_case`, flushed) as a write sees it."""
+    return LockedCase(
+        id=case.id,
+        code=case.code,
+        revision=case.revision,
+        nurses=tuple(case.nurses or ()),
+        product=case.product,
+        infused_at=case.infused_at.astimezone(UTC),
+        weight_kg=case.weight_kg,
+        age_years=case.age_years,
+        developmental_delay=case.developmental_delay,
+        baseline_capd=case.baseline_capd,
+    )
+
+
 def list_cases(session: Session, *, status: str | None = None) -> list[models.Case]:
     """Cases by code, optionally only ``active`` or ``closed`` ones."""
     statement = select(models.Case).order_by(models.Case.created_at, models.Case.code)

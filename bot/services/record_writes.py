@@ -15,13 +15,17 @@ the same on every engine; how it travels differs:
   data-modifying CTE exactly once, whether or not the main statement reads it):
 
   - ``bumped`` moves the case to the record's revision if it is still at the one before and
-    active. Every other CTE writes only if it did: a write that came first (another process, a
-    dose) leaves nothing written, and the caller grades again on the new history (optimistic
-    concurrency; :func:`bot.services.cases.case_for_record` only read the case).
+    active, and, when a ``member`` is named, that member still holds the ``role`` the event
+    records. Every other CTE writes only if it did: a write that came first (another process, a
+    dose) or a role changed since it was read leaves nothing written, and the caller reads and
+    grades again (optimistic concurrency; :func:`bot.services.cases.case_for_record` only read
+    the case, and a record on a kept copy read nothing at all).
   - ``head`` takes the audit chain's lock and reads its last hash
     (``toxbot_audit_chain_head()``, migration 0003) and reserves the assessment's id;
   - the assessment is inserted with that id, the open reassessments resolved, the next reminders
-    scheduled, and the event appended with its hash computed by the server from the canonical
+    scheduled (a refractory flag's re-reviews only if the last flag's are no longer open, D16:
+    :func:`bot.services.reminder_plan.next_reminders` left that to this statement), and the
+    event appended with its hash computed by the server from the canonical
     JSON fragments made here (:func:`bot.services.audit.canonical_parts`), the id and the
     previous hash. The chain's lock is held for this statement only.
 """
@@ -40,7 +44,13 @@ from sqlalchemy.orm import Session
 from bot.db import models
 from bot.services import audit
 from bot.services.cases import LockedCase
-from bot.services.reminder_plan import INSERT, REASSESSMENT_KINDS, RESOLVE, SCHEDULED_COLUMNS
+from bot.services.reminder_plan import (
+    INSERT,
+    REASSESSMENT_KINDS,
+    REFRACTORY_REVIEW,
+    RESOLVE,
+    SCHEDULED_COLUMNS,
+)
 
 _ASSESSMENTS: Final = cast(Table, models.Assessment.__table__)
 _EVENTS: Final = cast(Table, models.AuditEvent.__table__)
@@ -57,18 +67,24 @@ def write_record(
     reminders: list[dict[str, Any]],
     case: LockedCase,
     at: datetime,
+    member: str | None = None,
 ) -> int | None:
     """Store the assessment, its audit event and its reminders; return the assessment's id.
 
     ``event`` holds :func:`bot.services.audit.record_audit`'s arguments but ``object_id``, which
     is the new assessment's id. ``reminders`` are the rows to schedule
     (:func:`bot.services.reminder_plan.next_reminders`); the case's open reassessments are
-    resolved first. ``case`` is what :func:`bot.services.cases.case_for_record` gave. None on
-    PostgreSQL when the case was written to (or closed) since it was read: nothing is stored.
+    resolved first. ``case`` is what :func:`bot.services.cases.case_for_record` gave (or a kept
+    copy of it). ``member`` (PostgreSQL only): a member whose role was not read in this
+    transaction; the write happens only if they still hold ``event["role"]``. None on
+    PostgreSQL when the case was written to (or closed) since it was read, or the member's role
+    is not that one: nothing is stored.
     """
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        return _write_in_one_statement(connection, assessment, event, reminders, case, at)
+        return _write_in_one_statement(connection, assessment, event, reminders, case, at, member)
+    if member is not None:
+        raise ValueError("only PostgreSQL's one-statement write checks a role itself")
     case_id = case.id
     assessment_id: int = connection.execute(_INSERT_ASSESSMENT, dict(assessment)).scalar_one()
     audit.record_audit(session, **event, object_id=str(assessment_id), write_locked=True)
@@ -85,11 +101,14 @@ def _write_in_one_statement(
     reminders: list[dict[str, Any]],
     case: LockedCase,
     at: datetime,
+    member: str | None,
 ) -> int | None:
     values = audit.audit_values(**event, object_id=None)
     parameters = {
         "case": case.id,
         "revision": case.revision,
+        "member": member,
+        "role": event["role"],
         "at": at,
         "assessment": _as_json(assessment),
         "event": _as_json({name: values[name] for name in _EVENT_CONTENT}),
@@ -122,6 +141,9 @@ _ONE_STATEMENT: Final = f"""
 WITH bumped AS (
     UPDATE "case" SET revision = %(revision)s
     WHERE id = %(case)s AND revision = %(revision)s - 1 AND status = 'active'
+    AND (%(member)s::text IS NULL OR EXISTS (
+        SELECT FROM member WHERE slack_user_id = %(member)s AND role = %(role)s
+    ))
     RETURNING id
 ), head AS (
     SELECT {audit.CHAIN_HEAD_SQL} AS prev, {_NEXT_ID} AS id FROM bumped
@@ -136,8 +158,11 @@ WITH bumped AS (
 ), scheduled AS (
     INSERT INTO reminder ({_listed(SCHEDULED_COLUMNS)})
     SELECT {_listed(SCHEDULED_COLUMNS)}
-    FROM json_populate_recordset(NULL::reminder, %(reminders)s::json)
-    WHERE EXISTS (SELECT FROM bumped)
+    FROM json_populate_recordset(NULL::reminder, %(reminders)s::json) AS r
+    WHERE EXISTS (SELECT FROM bumped) AND (r.kind <> '{REFRACTORY_REVIEW}' OR NOT EXISTS (
+        SELECT FROM reminder
+        WHERE case_id = %(case)s AND kind = '{REFRACTORY_REVIEW}' AND {_OPEN}
+    ))
 )
 INSERT INTO audit_event ({_listed(_EVENT_CONTENT)}, object_id, prev_hash, hash)
 SELECT {_listed(_EVENT_CONTENT, "e.")}, head.id::text, head.prev,
@@ -149,7 +174,8 @@ RETURNING object_id
 """
 """The record's writes as one statement, of one shape whatever the record holds.
 
-Seven parameters: ``case`` and ``revision`` the bump, ``at`` the resolve, and the rows as JSON
+Nine parameters: ``case`` and ``revision`` the bump, ``member`` and ``role`` its role check
+(``member`` NULL: none), ``at`` the resolve, and the rows as JSON
 (``assessment`` and ``event`` one record each, ``reminders`` an array), expanded by
 ``json_populate_record(set)``, with ``part_*`` the event's canonical JSON fragments. Rows as
 JSON rather than a parameter per column: one ``json.dumps`` instead of forty conversions in

@@ -9,6 +9,11 @@ the one kept here, nothing else can have changed the history (another process wo
 it), so the copy is the database's content and the state is the previous one to build on
 (:func:`grading.state.derive_state`'s ``previous``). A mismatch means a reload, never a guess.
 
+The copy also keeps the case's row as the write saw it (:class:`~bot.services.cases.LockedCase`;
+nothing in it changes while the case is active but the revision), so on PostgreSQL a record on a
+kept case can skip reading it: its one write statement checks the revision itself
+(:mod:`bot.services.record_writes`).
+
 Bounded (least recently used out) and safe to share between threads: the values are immutable.
 """
 
@@ -18,6 +23,7 @@ import threading
 from collections import OrderedDict
 from typing import Final, NamedTuple
 
+from bot.services.cases import LockedCase
 from grading.case import CaseHistory
 from grading.guidance_types import CaseState
 
@@ -30,6 +36,7 @@ class CachedCase(NamedTuple):
     revision: int
     history: CaseHistory
     state: CaseState
+    case: LockedCase  # the row at ``revision``
 
 
 class StateCache:
@@ -38,6 +45,7 @@ class StateCache:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._capacity = capacity
         self._entries: OrderedDict[int, CachedCase] = OrderedDict()
+        self._ids: dict[str, int] = {}  # case code -> id, for the cases kept
         self._lock = threading.Lock()
 
     def get(self, case_id: int, revision: int) -> CachedCase | None:
@@ -49,6 +57,12 @@ class StateCache:
             self._entries.move_to_end(case_id)
             return entry
 
+    def latest(self, code: str) -> CachedCase | None:
+        """The newest copy kept of case ``code`` (its revision may be behind the database's)."""
+        with self._lock:
+            case_id = self._ids.get(code)
+            return None if case_id is None else self._entries.get(case_id)
+
     def put(self, case_id: int, entry: CachedCase) -> None:
         """Keep ``entry`` (call only after its transaction committed); the oldest may go."""
         with self._lock:
@@ -57,13 +71,17 @@ class StateCache:
                 return  # a later write's copy arrived first: keep the newer one
             self._entries[case_id] = entry
             self._entries.move_to_end(case_id)
+            self._ids[entry.case.code] = case_id
             while len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
+                _, oldest = self._entries.popitem(last=False)
+                self._ids.pop(oldest.case.code, None)
 
     def discard(self, case_id: int) -> None:
         """Forget a case (closed, or its copy can no longer be trusted)."""
         with self._lock:
-            self._entries.pop(case_id, None)
+            entry = self._entries.pop(case_id, None)
+            if entry is not None:
+                self._ids.pop(entry.case.code, None)
 
     def __len__(self) -> int:
         with self._lock:

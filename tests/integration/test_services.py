@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -584,3 +584,113 @@ def test_a_record_tells_the_reminder_scheduler_when_its_next_reminder_is_due(
             select(models.Reminder.due_at).where(models.Reminder.state == "pending")
         ).all()
     assert told == [min(due)]
+
+
+# --- a record on a kept copy: PostgreSQL's one round trip checks what the reads would have ---
+
+
+def test_a_role_changed_by_another_process_is_denied_on_the_next_record(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """The nurse's role was seen allowed; another process makes them a lead (who may not
+    record): the next record is denied, audited with the role now held, and stores nothing."""
+    code = new_case(services, clock)
+    assess(services, code)
+    with sessions.begin() as session:
+        set_role(
+            session, actor="U0ADMIN01", target=NURSE.user, role=Role.LEAD, unit=None, at=clock.now()
+        )
+    clock.advance(hours=1)
+    with pytest.raises(Denied):
+        assess(services, code)
+    assert count(sessions, models.Assessment) == 1
+    with sessions() as session:
+        denial = session.scalars(
+            select(models.AuditEvent).order_by(models.AuditEvent.id.desc()).limit(1)
+        ).one()
+        report = verify_chain(session)
+    assert (denial.action, denial.actor, denial.role) == (
+        "denied:assessment.record",
+        NURSE.user,
+        "lead",
+    )
+    assert report.ok, report.problems
+
+
+def test_a_case_closed_by_another_process_refuses_the_next_record(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    code = new_case(services, clock)
+    assess(services, code)
+    other = Services(sessions=sessions, clock=clock, protocol=services.protocol)
+    other.close_case(CLINICIAN, code, outcome="recovered")
+    with pytest.raises(CaseClosed):
+        assess(services, code)
+    assert count(sessions, models.Assessment) == 1
+
+
+def test_d16_a_refractory_flag_schedules_two_clinician_reviews_once(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """Grade 2 CRS worsening to grade 3 after tocilizumab and dexamethasone is refractory (D14):
+    the flag schedules clinician re-reviews 12 h and 24 h after it (D16), and the records after
+    it, while those reviews are open, add none."""
+    code = new_case(services, clock)
+    start = clock.now()
+    assess(services, code, "temp=39.4 bp=low o2=ra ice=10 loc=alert signs=none")
+    clock.advance(minutes=30)
+    services.record_dose(NURSE, code, {"drug": "tocilizumab", "dose_mg": 576})
+    clock.advance(minutes=15)
+    services.record_dose(NURSE, code, {"drug": "dexamethasone", "dose_mg": 10})
+    for hours in (4, 5, 6):
+        clock.moment = start + timedelta(hours=hours)
+        recorded = assess(services, code, GRADE_3_ON_PRESSORS)
+        assert recorded.graded.result.crs.grade == 3
+        assert recorded.advice.state.refractory.crs, hours
+    with sessions() as session:
+        reviews = session.scalars(
+            select(models.Reminder.due_at).where(models.Reminder.kind == "refractory_review")
+        ).all()
+    flagged = start + timedelta(hours=4)
+    assert sorted(as_utc(due) for due in reviews) == [
+        flagged + timedelta(hours=12),
+        flagged + timedelta(hours=24),
+    ]
+
+
+GRADE_3_ON_PRESSORS = "temp=38.6 pressors=1 vasopressin=no o2=nc:5 ice=10 loc=alert signs=none"
+
+
+def as_utc(moment: Any) -> Any:
+    """A stored time as aware UTC (SQLite gives it back naive)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_postgresql_records_on_a_case_it_kept_in_one_statement(
+    services: Services, sessions: sessionmaker[Session], database: Engine, clock: FakeClock
+) -> None:
+    """A case this process has not written is read first (the role, the key and the case, then
+    its history); once the process keeps it (it wrote or registered it), a record is the write
+    alone: one round trip."""
+    other = Services(sessions=sessions, clock=clock, protocol=services.protocol)
+    elsewhere = new_case(other, clock)
+    here = new_case(services, clock)
+    statements: list[str] = []
+
+    def counted(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(database, "before_cursor_execute", counted)
+    try:
+        counts = []
+        for code in (elsewhere, elsewhere, here):
+            statements.clear()
+            clock.advance(hours=1)
+            assess(services, code)
+            counts.append(len(statements))
+            assert "WITH bumped" in statements[-1]
+    finally:
+        event.remove(database, "before_cursor_execute", counted)
+    assert counts[0] >= 3  # nothing kept: reads, then the write
+    assert counts[1:] == [1, 1]
