@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel
@@ -67,10 +68,13 @@ def patient_of(case: models.Case | LockedCase) -> Patient:
 
 
 def stored_assessment(
-    at: datetime, inputs: Mapping[str, Any], stated: Mapping[str, Any] | None
+    at: datetime, inputs: dict[str, Any], stated: Mapping[str, Any] | None
 ) -> TimedAssessment:
-    """A stored assessment as the engine's value, without validating it again."""
-    data: dict[str, Any] = dict(inputs)
+    """A stored assessment as the engine's value, without validating it again.
+
+    ``inputs`` is the stored JSON as just decoded, and becomes the model's fields: it is taken,
+    not copied (the hot path of loading a long case)."""
+    data = inputs
     oxygen = data.get("oxygen")
     if oxygen is not None:
         data["oxygen"] = _construct(
@@ -106,43 +110,59 @@ _OXYGEN_DEFAULTS: Final = _defaults(Oxygen)
 _ICE_DEFAULTS: Final = _defaults(IceItems)
 
 
-def _construct(model: type[_M], defaults: Mapping[str, Any], data: dict[str, Any]) -> _M:
+def _construct(model: type[_M], defaults: dict[str, Any], data: dict[str, Any]) -> _M:
     """``model_construct`` for trusted rows, without its per-field Python loop (the hot path)."""
-    instance = model.__new__(model)
-    object.__setattr__(instance, "__dict__", {**defaults, **data})
-    object.__setattr__(instance, "__pydantic_fields_set__", set(data))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
+    instance = _new(model)
+    fields = defaults.copy()
+    fields.update(data)
+    _set(instance, "__dict__", fields)
+    _set(instance, "__pydantic_fields_set__", set(data))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
     return instance
 
 
-_ASSESSMENTS: Final = text(
-    "SELECT assessed_at, inputs, stated FROM assessment WHERE case_id = :case_id "
-    "ORDER BY assessed_at, id"
-)
+_new: Final = object.__new__
+_set: Final = object.__setattr__
 
 
-def _moment(value: datetime | str) -> datetime:
-    """A stored time as aware UTC (SQLite gives text, PostgreSQL an aware datetime)."""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+# A case's assessments as ONE JSON array of [assessed_at, id, inputs, stated]: one value to
+# fetch and one json.loads, not a row, a tuple and two decodings per assessment (on a long case
+# the per-row work cost more than the rest of loading it). PostgreSQL orders the aggregate;
+# SQLite 3.40 cannot be asked to, so its rows are sorted after (its times are UTC text of one
+# fixed width, which sorts as the times do).
+_ASSESSMENTS: Final = {
+    "postgresql": text(
+        "SELECT json_agg(json_build_array(assessed_at, id, inputs, stated) "
+        "ORDER BY assessed_at, id)::text FROM assessment WHERE case_id = :case_id"
+    ),
+    "sqlite": text(
+        "SELECT json_group_array(json_array(assessed_at, id, json(inputs), json(stated))) "
+        "FROM assessment WHERE case_id = :case_id"
+    ),
+}
+_BY_TIME_THEN_ID: Final = itemgetter(0, 1)
+
+
+def _moment(value: str) -> datetime:
+    """A stored time, as the JSON aggregate gives it (SQLite's UTC text without a zone,
+    PostgreSQL's ISO form with one), as aware UTC."""
+    moment = datetime.fromisoformat(value)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _json(value: Any) -> Any:
-    """A stored JSON value, decoded once (psycopg decodes JSON itself; SQLite gives text)."""
-    if value is None or value == "null":
-        return None
-    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def load_history(session: Session, case: models.Case | LockedCase) -> CaseHistory:
     """Everything recorded for a case, in time order, as the engine's values.
 
     Only the columns the engine reads are selected: the stored results (large JSON) are not.
+    Assessments come as one JSON value (``_ASSESSMENTS``), with none of SQLAlchemy's per-row
+    type processing (SQLite's datetime regex, the JSON wrappers); times normalised by _moment.
     """
-    # Raw driver values: SQLAlchemy's per-row type processing (SQLite's datetime regex, the JSON
-    # wrappers) cost more than the rest of loading a long case. Normalised by _moment and _json.
-    assessments = session.execute(_ASSESSMENTS, {"case_id": case.id}).all()
+    dialect = session.get_bind().dialect.name
+    found = session.execute(_ASSESSMENTS[dialect], {"case_id": case.id}).scalar()
+    assessments = json.loads(found) if found else []
+    if dialect == "sqlite":
+        assessments.sort(key=_BY_TIME_THEN_ID)
     doses = session.execute(
         select(models.Dose.given_at, models.Dose.drug, models.Dose.dose_mg, models.Dose.route)
         .where(models.Dose.case_id == case.id)
@@ -156,8 +176,7 @@ def load_history(session: Session, case: models.Case | LockedCase) -> CaseHistor
     return CaseHistory.model_construct(
         patient=patient_of(case),
         assessments=tuple(
-            stored_assessment(_moment(at), _json(inputs), _json(stated))
-            for at, inputs, stated in assessments
+            stored_assessment(_moment(at), inputs, stated) for at, _, inputs, stated in assessments
         ),
         doses=tuple(
             Dose.model_construct(

@@ -22,7 +22,9 @@ from bot.db import models
 from bot.protocol_files import load_protocol
 from bot.services.api import OPERATOR, Actor, Services
 from bot.services.audit import verify_chain
+from bot.services.cases import get_case
 from bot.services.errors import CaseClosed, CaseNotFound, NotRecorded
+from bot.services.history import load_history
 from bot.services.members import Denied, Role, set_role
 from bot.services.reminder_plan import next_reminders
 from grading import parse_assessment
@@ -395,6 +397,35 @@ def test_the_state_loaded_back_matches_what_was_recorded(
     view = services.show_case(CLINICIAN, code)
     assert view.state.crs.current == recorded.graded.result.crs
     assert view.state.icans.current == recorded.graded.result.icans
+
+
+def test_a_history_loads_in_time_order_with_ties_in_the_order_recorded(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """Backdated and same-moment assessments come back by (time, then id), each time exact to
+    the microsecond and in UTC, whatever zone the database session reads times in."""
+    code = new_case(services, clock)
+    base = clock.now() - timedelta(hours=6)
+    entered = [
+        (base + timedelta(hours=2), "temp=38.1 o2=ra ice=10"),
+        (base + timedelta(hours=1, microseconds=250), "temp=38.2 o2=ra ice=10"),
+        (base + timedelta(hours=1, microseconds=250), "temp=38.3 o2=ra ice=10"),
+        (base, "temp=38.4 o2=ra ice=10"),
+    ]
+    for at, line in entered:
+        assess(services, code, line, at=at)
+    with sessions() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET TIME ZONE 'America/New_York'"))
+        history = load_history(session, get_case(session, code))
+    loaded = [(a.at, a.temperature_c) for a in history.assessments]
+    assert loaded == [
+        (base, 38.4),
+        (base + timedelta(hours=1, microseconds=250), 38.2),
+        (base + timedelta(hours=1, microseconds=250), 38.3),
+        (base + timedelta(hours=2), 38.1),
+    ]
+    assert all(at.utcoffset() == timedelta(0) for at, _ in loaded)
 
 
 # --- roles and the audit chain --------------------------------------------------------------
