@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -137,6 +137,13 @@ class Services:
         self._recorders: dict[str, str] = {}
         bind = sessions.kw.get("bind")
         self._postgresql = bind is not None and bind.dialect.name == "postgresql"
+        # PostgreSQL: connections in autocommit, for a write that is one statement and reads
+        # nothing first (a record on a kept copy).
+        self._autocommit: Engine | None = (
+            bind.execution_options(**_AUTOCOMMIT)
+            if bind is not None and bind.dialect.name == "postgresql"
+            else None
+        )
         # Told the earliest due time of the reminders a record scheduled, once it committed:
         # the running reminder scheduler sets it so a reminder due soon is not left to a sweep.
         self.reminders_planned: Callable[[datetime], None] | None = None
@@ -339,9 +346,10 @@ class Services:
         if kept is None or role is None:
             return None
         case = replace(kept.case, revision=kept.revision + 1)
-        with self._transaction(single_write=True) as session:
+        # A connection in autocommit, no session: the one statement is the transaction.
+        with self._autocommit_connection() as connection:
             written = self._write_assessment(
-                session,
+                connection,
                 actor,
                 role,
                 case,
@@ -357,7 +365,7 @@ class Services:
 
     def _write_assessment(
         self,
-        session: Session,
+        writer: Session | Connection,
         actor: Actor,
         role: str | None,
         case: case_store.LockedCase,
@@ -370,8 +378,9 @@ class Services:
         *,
         member: str | None = None,
     ) -> _Written | None:
-        """Grade ``timed`` on the history before it and write the record (``member``: see
-        :func:`bot.services.record_writes.write_record`); None when nothing was written."""
+        """Grade ``timed`` on the history before it and write the record with ``writer``
+        (``member``: see :func:`bot.services.record_writes.write_record`); None when nothing was
+        written."""
         moment = timed.at
         history = history.model_copy(update={"assessments": (*history.assessments, timed)})
         state = derive_state(history, self.protocol, max(now, moment), previous=previous)
@@ -394,10 +403,10 @@ class Services:
         }
         # PostgreSQL's write leaves out re-reviews still open itself: no query for them here.
         reminders = next_reminders(
-            None if self._postgresql else session.connection(), case, advice, at=now
+            None if self._postgresql else _connection_of(writer), case, advice, at=now
         )
         row_id = write_record(
-            session,
+            writer,
             assessment=values,
             event=event,
             reminders=reminders,
@@ -578,6 +587,18 @@ class Services:
                 if single_write and self._postgresql:
                     session.connection(execution_options=_AUTOCOMMIT)
                 yield session
+        except (OperationalError, InterfaceError) as exc:
+            raise NotRecorded() from exc
+
+    @contextmanager
+    def _autocommit_connection(self) -> Iterator[Connection]:
+        """A connection in autocommit (PostgreSQL) for a use case that writes in one statement
+        and reads nothing; a database that cannot be reached becomes NotRecorded."""
+        if self._autocommit is None:
+            raise RuntimeError("an autocommit connection is for PostgreSQL only")
+        try:
+            with self._autocommit.connect() as connection:
+                yield connection
         except (OperationalError, InterfaceError) as exc:
             raise NotRecorded() from exc
 
@@ -896,6 +917,10 @@ class Services:
                     {"from": before, "level": done.level, "snoozes": done.snooze_count},
                 )
             return done
+
+
+def _connection_of(writer: Session | Connection) -> Connection:
+    return writer if isinstance(writer, Connection) else writer.connection()
 
 
 def _timed(assessment: Assessment, at: datetime, stated: StatedGrades | None) -> TimedAssessment:

@@ -60,7 +60,7 @@ _NEXT_ID: Final = "nextval(pg_get_serial_sequence('assessment', 'id'))"
 
 
 def write_record(
-    session: Session,
+    writer: Session | Connection,
     *,
     assessment: Mapping[str, Any],
     event: Mapping[str, Any],
@@ -75,19 +75,20 @@ def write_record(
     is the new assessment's id. ``reminders`` are the rows to schedule
     (:func:`bot.services.reminder_plan.next_reminders`); the case's open reassessments are
     resolved first. ``case`` is what :func:`bot.services.cases.case_for_record` gave (or a kept
-    copy of it). ``member`` (PostgreSQL only): a member whose role was not read in this
-    transaction; the write happens only if they still hold ``event["role"]``. None on
-    PostgreSQL when the case was written to (or closed) since it was read, or the member's role
-    is not that one: nothing is stored.
+    copy of it). ``writer`` is the transaction's session, or on PostgreSQL a connection in
+    autocommit (the one statement is the transaction). ``member`` (PostgreSQL only): a member
+    whose role was not read in this transaction; the write happens only if they still hold
+    ``event["role"]``. None on PostgreSQL when the case was written to (or closed) since it
+    was read, or the member's role is not that one: nothing is stored.
     """
-    connection = session.connection()
+    connection = writer if isinstance(writer, Connection) else writer.connection()
     if connection.dialect.name == "postgresql":
         return _write_in_one_statement(connection, assessment, event, reminders, case, at, member)
-    if member is not None:
-        raise ValueError("only PostgreSQL's one-statement write checks a role itself")
+    if member is not None or not isinstance(writer, Session):
+        raise ValueError("only PostgreSQL's one-statement write needs no session or checks a role")
     case_id = case.id
     assessment_id: int = connection.execute(_INSERT_ASSESSMENT, dict(assessment)).scalar_one()
-    audit.record_audit(session, **event, object_id=str(assessment_id), write_locked=True)
+    audit.record_audit(writer, **event, object_id=str(assessment_id), write_locked=True)
     connection.execute(RESOLVE, {"case": case_id, "at": at})
     if reminders:
         connection.execute(INSERT, reminders)
