@@ -20,6 +20,7 @@ import argparse
 import cProfile
 import gc
 import io
+import json
 import os
 import platform
 import pstats
@@ -291,6 +292,27 @@ def profile_top(entries: int = 15) -> str:
     return "\n".join(parts)
 
 
+def machine_speed() -> str:
+    """How fast this machine runs Python right now: a fixed workload's median time.
+
+    This VM's speed wanders by about a factor of two from minute to minute (other tenants on the
+    host), and every figure moves with it; the reference, printed with each table, says which
+    kind of minute a table was measured in. Not a target.
+    """
+    record = {"temperature_c": 39.2, "oxygen": {"device": "nasal_cannula", "flow": 3.0}}
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for i in range(4000):
+            text = json.dumps({**record, "i": i})
+            sorted(json.loads(text).items())
+        times.append((time.perf_counter() - start) * 1e3)
+    return (
+        f"machine speed now: reference workload {statistics.median(times):.1f} ms "
+        "(median of 5; lower is faster; compare runs by it)"
+    )
+
+
 def print_section(
     title: str, rows: Callable[[bool], list[Row]], argv: Sequence[str] | None = None
 ) -> int:
@@ -303,6 +325,7 @@ def print_section(
     args, _ = parser.parse_known_args(argv)
     print()
     print(title)
+    print(machine_speed())
     print(format_table(rows(args.quick)))
     return 0
 
@@ -325,6 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"engine {grading.ENGINE_VERSION}")
     print(pin_to_one_core())
     print(describe_set())
+    print(machine_speed())
     print()
     from bench.database_bench import database_rows  # these import Row from here
     from bench.guidance_bench import measure_advise

@@ -20,3 +20,9 @@ def test_core_and_text_measurements_return_positive_rates() -> None:
     ]
     assert all(row.value > 0 for row in rows)
     assert "what" in grading_bench.format_table(rows).splitlines()[0]
+
+
+def test_each_table_says_how_fast_the_machine_was_when_it_was_measured() -> None:
+    line = grading_bench.machine_speed()
+    assert line.startswith("machine speed now: reference workload ")
+    assert float(line.split("workload ")[1].split(" ms")[0]) > 0
