@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Final, TextIO
 
 from bot.clock import Clock, SystemClock
 from bot.db.engine import make_engine, session_factory
-from bot.db.migrate import upgrade
 from bot.protocol_files import load_protocol
 from bot.services.api import Services
 from bot.services.audit import record_audit
@@ -42,6 +41,8 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url.get_secret_value())
     if settings.toxbot_auto_upgrade:
+        from bot.db.migrate import upgrade  # Alembic: only for a process that upgrades
+
         upgrade(engine)
     sessions = session_factory(engine)
     if settings.admin_ids:

@@ -34,6 +34,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event as EventType
 from typing import Any, Final
 
 from slack_sdk import WebClient
@@ -49,6 +50,7 @@ log = logging.getLogger("toxbot.slack")
 
 CHILD_POSTER_THREADS: Final = 4  # posts in flight at once in the child (they wait on Slack)
 STOP_TIMEOUT_S: Final = 10.0
+START_TIMEOUT_S: Final = 60.0  # how long start() waits for a new child to be able to post
 PARENT_CHECK_S: Final = 1.0  # how often an idle child checks that its parent still lives
 COUNTS_EVERY_S: Final = 0.5  # how often the child sends its counts
 CHILD_NICENESS: Final = 10  # the child yields the CPU to the serving process when both want it
@@ -70,6 +72,7 @@ class _Child:
     jobs: Queue[Any]
     counts: Queue[Any]
     reader: threading.Thread
+    ready: EventType  # set by the child once it can post
 
 
 class ProcessPoster(Poster):
@@ -92,11 +95,24 @@ class ProcessPoster(Poster):
         self._child: _Child | None = None
         self._start_lock = threading.Lock()
 
-    def start(self) -> ProcessPoster:
-        """Start the child (and the thread that adds its counts to this process's metrics)."""
+    def start(self, timeout: float = START_TIMEOUT_S) -> ProcessPoster:
+        """Start the child (and the thread that adds its counts to this process's metrics), and
+        wait until it can post.
+
+        Starting a child is an interpreter importing the bot: seconds of CPU. Waited for here,
+        it is paid before ``toxbot serve`` listens, not by the first requests it answers. A child
+        not ready in ``timeout`` is logged and left to finish starting; posts wait for it.
+        """
         with self._start_lock:
-            self._child = self._spawn()
+            self._child = child = self._spawn()
+        if not child.ready.wait(timeout):
+            log.warning("reply poster process not ready after %.0f s; posts wait for it", timeout)
         return self
+
+    def ready(self) -> bool:
+        """Whether a child is running and able to post."""
+        child = self._child
+        return child is not None and child.process.is_alive() and child.ready.is_set()
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Let the child send what it was given, then end it (terminated after ``timeout``)."""
@@ -142,9 +158,10 @@ class ProcessPoster(Poster):
     def _spawn(self) -> _Child:
         jobs: Queue[Any] = _CONTEXT.Queue()
         counts: Queue[Any] = _CONTEXT.Queue()
+        ready = _CONTEXT.Event()
         process = _CONTEXT.Process(
             target=_run_child,
-            args=(self._child_settings, jobs, counts),
+            args=(self._child_settings, jobs, counts, ready),
             name="toxbot-poster",
             daemon=True,
         )
@@ -156,7 +173,7 @@ class ProcessPoster(Poster):
             daemon=True,
         )
         reader.start()
-        return _Child(process, jobs, counts, reader)
+        return _Child(process, jobs, counts, reader, ready)
 
     def _read_counts(self, process: SpawnProcess, counts: Queue[Any]) -> None:
         """Add the child's counts to this process's metrics until it has ended."""
@@ -205,8 +222,9 @@ class _ForwardedMetrics(Metrics):
             self._out.put((name, amount, dict(labels)))
 
 
-def _run_child(settings: Settings, jobs: Queue[Any], counts: Queue[Any]) -> None:
-    """The child process: a plain Poster sending what arrives on ``jobs`` until ``None``."""
+def _run_child(settings: Settings, jobs: Queue[Any], counts: Queue[Any], ready: EventType) -> None:
+    """The child process: a plain Poster sending what arrives on ``jobs`` until ``None``;
+    ``ready`` is set once it can."""
     from bot.app import build_services, make_web_client
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -221,6 +239,7 @@ def _run_child(settings: Settings, jobs: Queue[Any], counts: Queue[Any]) -> None
         metrics=metrics,
     )
     parent = multiprocessing.parent_process()
+    ready.set()
     while True:
         try:
             job = jobs.get(timeout=PARENT_CHECK_S)

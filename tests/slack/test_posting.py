@@ -110,6 +110,22 @@ def test_serve_posts_thread_replies_from_a_child_process_and_counts_them_here(
     assert services.case_thread(code).ts == posts[0].answer["ts"]
 
 
+def test_serve_starts_answering_only_once_its_reply_poster_can_post(
+    fake: FakeSlack, tmp_path: Path
+) -> None:
+    """Starting the child is seconds of CPU: paid before serving, not by the first requests."""
+    _, _, poster, _ = served(fake, tmp_path)
+    try:
+        assert poster.ready()
+        child = poster._child
+        assert child is not None
+        child.process.kill()
+        child.process.join(5)
+        assert not poster.ready()
+    finally:
+        poster.stop()
+
+
 def test_a_child_that_died_is_started_again_on_the_next_post(
     fake: FakeSlack, tmp_path: Path
 ) -> None:
