@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Final, TypeVar
 
@@ -77,11 +78,7 @@ def stored_assessment(
     data = inputs
     oxygen = data.get("oxygen")
     if oxygen is not None:
-        data["oxygen"] = _construct(
-            Oxygen,
-            _OXYGEN_DEFAULTS,
-            {"device": _DEVICES[oxygen["device"]], "flow_l_min": oxygen.get("flow_l_min")},
-        )
+        data["oxygen"] = _oxygen(oxygen["device"], oxygen.get("flow_l_min"))
     items = data.get("ice_items")
     if items is not None:
         data["ice_items"] = _construct(IceItems, _ICE_DEFAULTS, dict(items))
@@ -95,6 +92,15 @@ def stored_assessment(
     data["at"] = at
     data["stated"] = StatedGrades.model_construct(**stated) if stated else None
     return _construct(TimedAssessment, _ASSESSMENT_DEFAULTS, data)
+
+
+@lru_cache(maxsize=256)
+def _oxygen(device: str, flow_l_min: float | None) -> Oxygen:
+    """One frozen :class:`Oxygen` per (device, flow): a course repeats a few of them, and a
+    shared immutable value is the same to the engine as a copy of it."""
+    return _construct(
+        Oxygen, _OXYGEN_DEFAULTS, {"device": _DEVICES[device], "flow_l_min": flow_l_min}
+    )
 
 
 def _defaults(model: type[BaseModel]) -> dict[str, Any]:
@@ -136,8 +142,10 @@ _ASSESSMENTS: Final = {
         "SELECT json_agg(json_build_array(assessed_at, id, inputs, stated) "
         "ORDER BY assessed_at, id)::text FROM assessment WHERE case_id = :case_id"
     ),
+    # Stored JSON is spliced in as it is (valid JSON, written by json.dumps), not parsed again.
     "sqlite": text(
-        "SELECT json_group_array(json_array(assessed_at, id, json(inputs), json(stated))) "
+        "SELECT '[' || coalesce(group_concat('[' || json_quote(assessed_at) || ',' || id || ','"
+        " || inputs || ',' || coalesce(stated, 'null') || ']'), '') || ']' "
         "FROM assessment WHERE case_id = :case_id"
     ),
 }
