@@ -21,3 +21,35 @@ def test_the_floor_and_the_bot_are_measured_over_http() -> None:
         assert 0 < measured.p50_ms <= measured.p99_ms
         assert measured.per_s > 0
     assert service > 0
+    assert floor.shared_per_s is None
+    assert bot.shared_per_s is not None
+    assert bot.shared_per_s > 0
+
+
+def _cases_of(offset: int, count: int) -> set[int]:
+    return {(n // slack_bench.PER_CASE) % slack_bench.CASES for n in range(offset, offset + count)}
+
+
+def test_each_throughput_client_writes_to_cases_no_other_client_or_phase_uses() -> None:
+    per_client = slack_bench.FULL.per_client
+    offsets = slack_bench._client_offsets(
+        per_client, first_case=slack_bench.THROUGHPUT_FIRST_CASE, per_case=1
+    )
+    cases = [_cases_of(offset, per_client) for offset in offsets]
+    earlier = _cases_of(0, slack_bench.FULL.warmup + slack_bench.FULL.latency)
+    earlier |= _cases_of(
+        slack_bench.PACED_FIRST_CASE * slack_bench.PER_CASE, slack_bench.FULL.latency // 4
+    )
+    for i, mine in enumerate(cases):
+        assert not mine & earlier
+        assert all(not mine & theirs for j, theirs in enumerate(cases) if j != i)
+
+
+def test_the_shared_run_puts_exactly_two_clients_on_each_case() -> None:
+    per_client = slack_bench.FULL.per_client
+    offsets = slack_bench._client_offsets(
+        per_client, first_case=slack_bench.SHARED_FIRST_CASE, per_case=2
+    )
+    cases = [frozenset(_cases_of(offset, per_client)) for offset in offsets]
+    assert all(cases.count(mine) == 2 for mine in cases)
+    assert len(set(cases)) == slack_bench.CLIENTS // 2
