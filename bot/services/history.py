@@ -7,15 +7,17 @@ back into their enums so the grading core sees exactly what validation would hav
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Final, TypeVar
 
+import orjson
 from pydantic import BaseModel
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bot.db import models
@@ -144,18 +146,33 @@ _ASSESSMENTS: Final = {
     ),
     # Stored JSON is spliced in as it is (valid JSON, written by json.dumps), not parsed again.
     "sqlite": text(
-        "SELECT '[' || coalesce(group_concat('[' || json_quote(assessed_at) || ',' || id || ','"
+        "SELECT '[' || coalesce(group_concat('[' || json_quote(assessed_at || '+00:00') || ','"
+        " || id || ','"
         " || inputs || ',' || coalesce(stated, 'null') || ']'), '') || ']' "
         "FROM assessment WHERE case_id = :case_id"
     ),
 }
 _BY_TIME_THEN_ID: Final = itemgetter(0, 1)
 
+# Doses and labs in one statement (one round trip, no ORM row processing): a dose row is
+# ("dose", given_at, drug, dose_mg, route), a lab row ("lab", taken_at, analyte, value, unit).
+# Their numbers stay the database's own floats, never printed to JSON and read back.
+_DOSES_AND_LABS: Final = text(
+    "SELECT 'dose' AS kind, given_at AS at, drug AS name, dose_mg AS amount, route AS extra, "
+    "id FROM dose WHERE case_id = :case_id "
+    "UNION ALL "
+    "SELECT 'lab', taken_at, analyte, value, unit, id FROM lab WHERE case_id = :case_id "
+    "ORDER BY at, id"
+)
+
 
 def _moment(value: str) -> datetime:
-    """A stored time, as the JSON aggregate gives it (SQLite's UTC text without a zone,
-    PostgreSQL's ISO form with one), as aware UTC."""
+    """A stored time as aware UTC, from the ISO text the JSON aggregate gives (SQLite's UTC
+    text, given its zone in the query; PostgreSQL's in the session's zone) or SQLite's row text
+    (no zone: UTC, as :class:`bot.db.models.UtcDateTime` stores it)."""
     moment = datetime.fromisoformat(value)
+    if moment.tzinfo is UTC:
+        return moment
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -163,40 +180,52 @@ def load_history(session: Session, case: models.Case | LockedCase) -> CaseHistor
     """Everything recorded for a case, in time order, as the engine's values.
 
     Only the columns the engine reads are selected: the stored results (large JSON) are not.
-    Assessments come as one JSON value (``_ASSESSMENTS``), with none of SQLAlchemy's per-row
-    type processing (SQLite's datetime regex, the JSON wrappers); times normalised by _moment.
+    Assessments come as one JSON value (``_ASSESSMENTS``), doses and labs as the rows of one
+    statement (``_DOSES_AND_LABS``), with none of SQLAlchemy's per-row type processing (SQLite's
+    datetime regex, the JSON wrappers); times normalised by _moment.
     """
     dialect = session.get_bind().dialect.name
     found = session.execute(_ASSESSMENTS[dialect], {"case_id": case.id}).scalar()
-    assessments = json.loads(found) if found else []
-    if dialect == "sqlite":
-        assessments.sort(key=_BY_TIME_THEN_ID)
-    doses = session.execute(
-        select(models.Dose.given_at, models.Dose.drug, models.Dose.dose_mg, models.Dose.route)
-        .where(models.Dose.case_id == case.id)
-        .order_by(models.Dose.given_at)
-    )
-    labs = session.execute(
-        select(models.Lab.taken_at, models.Lab.analyte, models.Lab.value, models.Lab.unit)
-        .where(models.Lab.case_id == case.id)
-        .order_by(models.Lab.taken_at)
-    )
-    return CaseHistory.model_construct(
-        patient=patient_of(case),
-        assessments=tuple(
+    given = session.execute(_DOSES_AND_LABS, {"case_id": case.id}).all()
+    with _collection_paused():
+        assessments = orjson.loads(found) if found else []
+        if dialect == "sqlite":
+            assessments.sort(key=_BY_TIME_THEN_ID)
+        built = tuple(
             stored_assessment(_moment(at), inputs, stated) for at, _, inputs, stated in assessments
-        ),
-        doses=tuple(
-            Dose.model_construct(
-                at=at, drug=Drug(drug), dose_mg=dose_mg, route=Route(route) if route else None
+        )
+    doses: list[Dose] = []
+    labs: list[Lab] = []
+    for kind, at, name, amount, extra, _ in given:
+        moment = _moment(at) if isinstance(at, str) else at.astimezone(UTC)
+        if kind == "dose":
+            route = Route(extra) if extra else None
+            doses.append(
+                Dose.model_construct(at=moment, drug=Drug(name), dose_mg=amount, route=route)
             )
-            for at, drug, dose_mg, route in doses
-        ),
-        labs=tuple(
-            Lab.model_construct(at=at, analyte=Analyte(analyte), value=value, unit=unit)
-            for at, analyte, value, unit in labs
-        ),
+        else:
+            labs.append(
+                Lab.model_construct(at=moment, analyte=Analyte(name), value=amount, unit=extra)
+            )
+    return CaseHistory.model_construct(
+        patient=patient_of(case), assessments=built, doses=tuple(doses), labs=tuple(labs)
     )
+
+
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a long history is built: every decoded row and
+    model is a new container that lives on, so the collector's passes over them (several per
+    thousand assessments) find nothing to free. The collector is the process's, shared by its
+    threads: one that finds it already paused leaves it to whoever paused it."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def assessment_inputs(assessment: TimedAssessment) -> dict[str, Any]:

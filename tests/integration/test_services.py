@@ -28,6 +28,7 @@ from bot.services.history import load_history
 from bot.services.members import Denied, Role, set_role
 from bot.services.reminder_plan import next_reminders
 from grading import parse_assessment
+from grading.case import Route
 from grading.errors import InputError
 from grading.state import derive_state
 from tests.integration.conftest import FakeClock
@@ -426,6 +427,43 @@ def test_a_history_loads_in_time_order_with_ties_in_the_order_recorded(
         (base + timedelta(hours=2), 38.1),
     ]
     assert all(at.utcoffset() == timedelta(0) for at, _ in loaded)
+
+
+def test_doses_and_labs_load_exactly_in_time_order_with_ties_in_the_order_recorded(
+    services: Services, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """Doses and labs come back by (time, then id), each value the float that was stored (not
+    a printed copy), a route left out as None, and every time in UTC to the microsecond."""
+    code = new_case(services, clock)
+    base = clock.now() - timedelta(hours=6)
+    tie = base + timedelta(hours=1, microseconds=7)
+    given = [
+        (base + timedelta(hours=3), "tocilizumab", 0.1 + 0.2 + 560, "iv"),
+        (tie, "dexamethasone", 10.0, None),
+        (tie, "tocilizumab", 576.0, "iv"),
+    ]
+    for at, drug, mg, route in given:
+        services.record_dose(NURSE, code, {"at": at, "drug": drug, "dose_mg": mg, "route": route})
+    services.record_labs(
+        NURSE, code, [{"at": tie, "analyte": "crp", "value": 1 / 3, "unit": "mg/L"}]
+    )
+    services.record_labs(
+        NURSE, code, [{"at": base, "analyte": "ferritin", "value": 1200.5, "unit": "ng/mL"}]
+    )
+    with sessions() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET TIME ZONE 'Asia/Kolkata'"))
+        history = load_history(session, get_case(session, code))
+    doses = [(d.at, d.drug.value, d.dose_mg, d.route) for d in history.doses]
+    assert doses == [
+        (tie, "dexamethasone", 10.0, None),
+        (tie, "tocilizumab", 576.0, Route.IV),
+        (base + timedelta(hours=3), "tocilizumab", 0.1 + 0.2 + 560, Route.IV),
+    ]
+    labs = [(lab.at, lab.analyte.value, lab.value, lab.unit) for lab in history.labs]
+    assert labs == [(base, "ferritin", 1200.5, "ng/mL"), (tie, "crp", 1 / 3, "mg/L")]
+    assert all(d.at.utcoffset() == timedelta(0) for d in history.doses)
+    assert all(lab.at.utcoffset() == timedelta(0) for lab in history.labs)
 
 
 # --- roles and the audit chain --------------------------------------------------------------
