@@ -135,8 +135,8 @@ _set: Final = object.__setattr__
 
 
 # A case's assessments as ONE JSON array of [assessed_at, id, inputs, stated]: one value to
-# fetch and one json.loads, not a row, a tuple and two decodings per assessment (on a long case
-# the per-row work cost more than the rest of loading it). PostgreSQL orders the aggregate;
+# fetch and one orjson decoding, not a row, a tuple and two decodings per assessment (on a long
+# case the per-row work cost more than the rest of loading it). PostgreSQL orders the aggregate;
 # SQLite 3.40 cannot be asked to, so its rows are sorted after (its times are UTC text of one
 # fixed width, which sorts as the times do).
 _ASSESSMENTS: Final = {
