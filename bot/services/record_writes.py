@@ -32,11 +32,11 @@ the same on every engine; how it travels differs:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final, cast
 
+import orjson
 from sqlalchemy import Connection, Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -188,11 +188,11 @@ is nothing for SQLAlchemy to compile or convert. It returns the assessment's id 
 
 def _as_json(rows: Any) -> str:
     """Rows (a dict, or a list of them) as the JSON ``json_populate_record(set)`` reads, times
-    in ISO form (read back as ``timestamptz``, to the microsecond)."""
-    return json.dumps(rows, default=_iso, separators=(",", ":"))
+    in ISO form (read back as ``timestamptz``, to the microsecond).
 
-
-def _iso(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON: {type(value).__name__}")
+    orjson, not ``json``: this runs on every record, on the serving process's interpreter lock,
+    and is several times faster. Its output differs from ``json.dumps`` only where nothing here
+    goes: it writes NaN as null, and every number in a record was validated within its range
+    first (NaN is in none).
+    """
+    return orjson.dumps(rows).decode()

@@ -7,6 +7,7 @@ It replays ``bot.demo``'s script through ``run_line`` on a throw-away SQLite dat
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from bot.app import build_services
 from bot.commands import help_reply, run_line
 from bot.demo import SCRIPT, START, ZONE, ScriptedClock
-from bot.replies import Reply
+from bot.replies import ActionId, Reply, Tone, Visibility
 from bot.services.api import Actor
 from bot.settings import Settings
 from handlers.blocks import escape_mrkdwn, render_message
@@ -87,3 +88,20 @@ def test_the_help_reply_renders_valid() -> None:
     payload = render_message(help_reply())
     assert_valid_message(payload)
     assert payload["text"].startswith("toxbot grades CRS and ICANS")
+
+
+def test_every_demo_reply_survives_the_trip_to_the_poster_process(
+    demo_replies: list[Reply],
+) -> None:
+    """``toxbot serve`` pickles each thread reply to its poster process: what arrives is the same
+    reply, enums and all, whatever its sections, context lines and buttons."""
+    assert any(reply.buttons for reply in demo_replies)
+    assert any(section.context for reply in demo_replies for section in reply.sections)
+    for reply in demo_replies:
+        for protocol in (pickle.DEFAULT_PROTOCOL, pickle.HIGHEST_PROTOCOL):
+            arrived = pickle.loads(pickle.dumps(reply, protocol=protocol))
+            assert arrived == reply
+            assert isinstance(arrived.visibility, Visibility)
+            assert isinstance(arrived.tone, Tone)
+            assert all(isinstance(button.action_id, ActionId) for button in arrived.buttons)
+            assert render_message(arrived) == render_message(reply)
