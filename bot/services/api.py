@@ -31,7 +31,7 @@ from bot.services.errors import NotRecorded
 from bot.services.history import assessment_inputs, load_history, patient_of
 from bot.services.members import Denied, Role, check_role, role_of, set_role
 from bot.services.record_reads import read_for_record
-from bot.services.record_writes import write_record
+from bot.services.record_writes import bump_kept_case, write_record
 from bot.services.reminder_plan import next_reminders
 from bot.services.reminders import ReminderStatus
 from bot.services.state_cache import CachedCase, StateCache
@@ -136,12 +136,13 @@ class Services:
         # read, never a wrong permission.
         self._recorders: dict[str, str] = {}
         bind = sessions.kw.get("bind")
-        self._postgresql = bind is not None and bind.dialect.name == "postgresql"
+        self._bind: Engine | None = bind if isinstance(bind, Engine) else None
+        self._postgresql = self._bind is not None and self._bind.dialect.name == "postgresql"
         # PostgreSQL: connections in autocommit, for a write that is one statement and reads
         # nothing first (a record on a kept copy).
         self._autocommit: Engine | None = (
-            bind.execution_options(**_AUTOCOMMIT)
-            if bind is not None and bind.dialect.name == "postgresql"
+            self._bind.execution_options(**_AUTOCOMMIT)
+            if self._bind is not None and self._postgresql
             else None
         )
         # Told the earliest due time of the reminders a record scheduled, once it committed:
@@ -330,24 +331,26 @@ class Services:
         key: str,
         now: datetime,
     ) -> RecordedAssessment | None:
-        """:meth:`record_assessment` in ONE round trip, on PostgreSQL, for a case this process
-        kept a copy of (:mod:`bot.services.state_cache`) by a member it has seen allowed to
-        record; None when that is not so, or the write found things changed (nothing stored).
+        """:meth:`record_assessment` on a case this process kept a copy of
+        (:mod:`bot.services.state_cache`), by a member it has seen allowed to record, with no
+        read first; None when that is not so, or the write found things changed (nothing
+        stored).
 
-        Nothing is read first: the write statement itself checks what the reads would have (the
-        case is still at the kept revision and active, the member still holds the role), and an
-        idempotency key already stored fails its unique index, which :meth:`record_assessment`
-        answers with the first result.
+        The write itself checks what the reads would have (the case is still at the kept
+        revision and active, the member still holds the role), and an idempotency key already
+        stored fails its unique index, which :meth:`record_assessment` answers with the first
+        result. PostgreSQL: the write is one statement, one round trip. SQLite: the assessment
+        is graded before the transaction writes, so SQLite's one write lock is held for the
+        statements only, never while Python grades, and other requests grade meanwhile.
         """
-        if not self._postgresql:
-            return None
         kept = self._states.latest(code.strip().upper())
         role = Role.ADMIN.value if actor.trusted else self._recorders.get(actor.user)
         if kept is None or role is None:
             return None
         case = replace(kept.case, revision=kept.revision + 1)
-        # A connection in autocommit, no session: the one statement is the transaction.
-        with self._autocommit_connection() as connection:
+        # A connection, no session: on PostgreSQL in autocommit (the one statement is the
+        # transaction); on SQLite its transaction begins with the write's first statement.
+        with self._write_connection() as connection:
             written = self._write_assessment(
                 connection,
                 actor,
@@ -401,6 +404,11 @@ class Services:
                 "key": key,
             },
         }
+        if isinstance(writer, Connection) and not self._postgresql:
+            # SQLite, a kept copy: the bump checks what was not read, and takes the write lock.
+            if not bump_kept_case(writer, case, member=member, role=role):
+                return None
+            member = None
         # PostgreSQL's write leaves out re-reviews still open itself: no query for them here.
         reminders = next_reminders(
             None if self._postgresql else _connection_of(writer), case, advice, at=now
@@ -591,14 +599,20 @@ class Services:
             raise NotRecorded() from exc
 
     @contextmanager
-    def _autocommit_connection(self) -> Iterator[Connection]:
-        """A connection in autocommit (PostgreSQL) for a use case that writes in one statement
-        and reads nothing; a database that cannot be reached becomes NotRecorded."""
-        if self._autocommit is None:
-            raise RuntimeError("an autocommit connection is for PostgreSQL only")
+    def _write_connection(self) -> Iterator[Connection]:
+        """A connection for a record that reads nothing first (a kept copy); a database that
+        cannot be reached becomes NotRecorded. PostgreSQL: in autocommit, for a write that is
+        one statement. SQLite: in a transaction, committed when the block ends, that takes the
+        write lock with its first statement."""
+        if self._bind is None:
+            raise RuntimeError("these sessions are bound to no engine")
         try:
-            with self._autocommit.connect() as connection:
-                yield connection
+            if self._autocommit is not None:
+                with self._autocommit.connect() as connection:
+                    yield connection
+            else:
+                with self._bind.begin() as connection:
+                    yield connection
         except (OperationalError, InterfaceError) as exc:
             raise NotRecorded() from exc
 

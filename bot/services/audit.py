@@ -99,7 +99,7 @@ _MARK: Final = uuid.uuid4().hex  # canonical_parts' placeholder prefix: random p
 
 
 def record_audit(
-    session: Session,
+    session: Session | Connection,
     *,
     at: datetime,
     actor: str,
@@ -112,7 +112,8 @@ def record_audit(
     detail: Mapping[str, Any] | None = None,
     write_locked: bool = False,
 ) -> AuditEvent:
-    """Append one event to the chain in the caller's transaction and return it (flushed).
+    """Append one event to the chain in the caller's transaction (a session's, or a
+    connection's) and return it (flushed).
 
     ``write_locked``: the caller's transaction has written already, so on SQLite it holds the
     write lock and reads the newest data: the last hash is read first and the event inserted
@@ -137,7 +138,11 @@ def record_audit(
         object_id=object_id,
         detail=detail,
     )
-    connection = session.connection(bind_arguments={"mapper": AuditEvent})
+    connection = (
+        session
+        if isinstance(session, Connection)
+        else session.connection(bind_arguments={"mapper": AuditEvent})
+    )
     dialect = connection.dialect.name
     if dialect == "postgresql":
         parts = canonical_parts(values, ("prev_hash",))

@@ -6,9 +6,10 @@ reassessments resolved, the next ones scheduled), and bumps the case's revision.
 the same on every engine; how it travels differs:
 
 * SQLite runs in the process: each statement costs microseconds, so they run one after another
-  in the caller's transaction, which :func:`bot.services.cases.active_case` began by locking
-  and bumping the case. :func:`bot.services.audit.record_audit` appends the event, as for
-  every other audited call.
+  in the caller's transaction, which began by locking and bumping the case
+  (:func:`bot.services.cases.active_case`, or on a kept copy :func:`bump_kept_case`, which
+  checks what was not read). :func:`bot.services.audit.record_audit` appends the event, as
+  for every other audited call.
 * PostgreSQL is a round trip per statement, and each one costs more than the server's work on
   it. ONE statement does it all, on a connection in autocommit: being one statement, it is one
   transaction by itself, so it needs no BEGIN and no COMMIT. Its CTEs (PostgreSQL runs each
@@ -37,7 +38,7 @@ from datetime import datetime
 from typing import Any, Final, cast
 
 import orjson
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Table, insert, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -75,8 +76,9 @@ def write_record(
     is the new assessment's id. ``reminders`` are the rows to schedule
     (:func:`bot.services.reminder_plan.next_reminders`); the case's open reassessments are
     resolved first. ``case`` is what :func:`bot.services.cases.case_for_record` gave (or a kept
-    copy of it). ``writer`` is the transaction's session, or on PostgreSQL a connection in
-    autocommit (the one statement is the transaction). ``member`` (PostgreSQL only): a member
+    copy of it). ``writer`` is the transaction's session or connection; on PostgreSQL a
+    connection is in autocommit (the one statement is the transaction), on SQLite one has
+    bumped the case already (:func:`bump_kept_case`). ``member`` (PostgreSQL only): a member
     whose role was not read in this transaction; the write happens only if they still hold
     ``event["role"]``. None on PostgreSQL when the case was written to (or closed) since it
     was read, or the member's role is not that one: nothing is stored.
@@ -84,15 +86,43 @@ def write_record(
     connection = writer if isinstance(writer, Connection) else writer.connection()
     if connection.dialect.name == "postgresql":
         return _write_in_one_statement(connection, assessment, event, reminders, case, at, member)
-    if member is not None or not isinstance(writer, Session):
-        raise ValueError("only PostgreSQL's one-statement write needs no session or checks a role")
+    if member is not None:
+        raise ValueError("on SQLite, bump_kept_case checks the member's role, before this")
     case_id = case.id
     assessment_id: int = connection.execute(_INSERT_ASSESSMENT, dict(assessment)).scalar_one()
-    audit.record_audit(writer, **event, object_id=str(assessment_id), write_locked=True)
+    audit.record_audit(connection, **event, object_id=str(assessment_id), write_locked=True)
     connection.execute(RESOLVE, {"case": case_id, "at": at})
     if reminders:
         connection.execute(INSERT, reminders)
     return assessment_id
+
+
+def bump_kept_case(
+    connection: Connection, case: LockedCase, *, member: str | None, role: str | None
+) -> bool:
+    """SQLite, a record on a kept copy: move the case to ``case.revision`` if it is still at
+    the one before and active, and, when a ``member`` is named, that member still holds
+    ``role``; whether it did. The first statement of the record's transaction: it takes
+    SQLite's write lock, so nothing can change the case before the record commits. False:
+    another write came first (or the role or the case changed); nothing was written, and the
+    caller reads and grades again, as after PostgreSQL's one statement found the same.
+    """
+    bumped = connection.execute(
+        _BUMP_KEPT,
+        {"case": case.id, "revision": case.revision, "member": member, "role": role},
+    )
+    return bumped.rowcount == 1
+
+
+_BUMP_KEPT: Final = text(
+    """
+    UPDATE "case" SET revision = :revision
+    WHERE id = :case AND revision = :revision - 1 AND status = 'active'
+    AND (:member IS NULL OR EXISTS (
+        SELECT 1 FROM member WHERE slack_user_id = :member AND role = :role
+    ))
+    """
+)
 
 
 def _write_in_one_statement(

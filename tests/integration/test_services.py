@@ -763,3 +763,36 @@ def test_postgresql_records_on_a_case_it_kept_in_one_statement(
         event.remove(database, "before_cursor_execute", counted)
     assert counts[0] >= 3  # nothing kept: reads, then the write
     assert counts[1:] == [1, 1]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_sqlite_records_on_a_case_it_kept_with_the_guarded_bump_first(
+    services: Services, sessions: sessionmaker[Session], database: Engine, clock: FakeClock
+) -> None:
+    """A case this process has not written is read first (the role and the key), then locked;
+    once the process keeps it, nothing is read before the write: the transaction opens with the
+    bump that checks the kept revision and the member's role, so SQLite's write lock is taken
+    after the grading, not before it."""
+    other = Services(sessions=sessions, clock=clock, protocol=services.protocol)
+    elsewhere = new_case(other, clock)
+    here = new_case(services, clock)
+    statements: list[str] = []
+
+    def counted(*args: Any) -> None:
+        statements.append(" ".join(args[2].split()))
+
+    event.listen(database, "before_cursor_execute", counted)
+    try:
+        firsts = []
+        for code in (elsewhere, elsewhere, here):
+            statements.clear()
+            clock.advance(hours=1)
+            assess(services, code)
+            firsts.append(statements[0])
+    finally:
+        event.remove(database, "before_cursor_execute", counted)
+    assert firsts[0].startswith("SELECT")  # nothing kept: the role and the key are read
+    guarded_bump = 'UPDATE "case" SET revision = ? WHERE id = ? AND revision = ? - 1'
+    assert all(first.startswith(guarded_bump) for first in firsts[1:]), firsts
+    assert all("FROM member WHERE slack_user_id = ?" in first for first in firsts[1:])
+    assert count(sessions, models.Assessment) == 3
