@@ -9,6 +9,7 @@ imported inside these functions only, so ``toxbot grade`` never loads it.
 
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Final, TextIO
@@ -259,6 +260,7 @@ def http_server(app: App, services: Services, metrics: Metrics, *, host: str, po
     thread)."""
     import uvicorn
 
+    take_short_interpreter_turns()
     config = uvicorn.Config(
         asgi_app(app, services, metrics),
         host=host,
@@ -269,6 +271,19 @@ def http_server(app: App, services: Services, metrics: Metrics, *, host: str, po
         server_header=False,
     )
     return uvicorn.Server(config)
+
+
+# How long a thread may hold the interpreter lock while another waits for it (Python's default:
+# 5 ms). A request thread whose database answer has arrived waits up to this long for a thread
+# that is grading; 1 ms let more requests overlap their round trips (measured at 8 clients on
+# PostgreSQL: 127-136/s at 5 ms, 146-160/s at 0.5-1 ms, 148/s at 0.2 ms, the machine slow that
+# hour; SQLite unchanged), at no cost in CPU per request.
+SWITCH_INTERVAL_S: Final = 0.001
+
+
+def take_short_interpreter_turns() -> None:
+    """Set :data:`SWITCH_INTERVAL_S` for this process (a serving process: it is process-wide)."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 def build_http(
@@ -292,6 +307,7 @@ def run_socket_mode(app: App, app_token: str) -> None:
     """Serve ``app`` over Socket Mode until stopped: no public URL needed."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    take_short_interpreter_turns()
     SocketModeHandler(app, app_token, web_client=app.client).start()  # type: ignore[no-untyped-call]
 
 

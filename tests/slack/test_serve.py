@@ -141,3 +141,32 @@ def test_the_url_verification_challenge_is_answered(bot: SlackBot) -> None:
 
     assert response.status == 200
     assert challenge.encode() in response.body
+
+
+def test_the_http_server_gives_threads_short_turns_at_the_interpreter_lock(
+    fake_slack: FakeSlack,
+) -> None:
+    """A serving process switches threads every millisecond, not Python's 5 ms: a request
+    whose database answer has arrived does not wait behind another request's grading."""
+    from bot.app import SWITCH_INTERVAL_S, create_app
+
+    before = sys.getswitchinterval()
+    engine = make_engine("sqlite://")
+    services = Services(
+        sessions=sessionmaker(engine), clock=FakeClock(), protocol=load_protocol(environ={})
+    )
+    metrics = Metrics()
+    try:
+        sys.setswitchinterval(0.005)
+        http_server(
+            create_app(bot_settings(fake_slack.url), services, metrics=metrics),
+            services,
+            metrics,
+            host="127.0.0.1",
+            port=0,
+        )
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
+        assert SWITCH_INTERVAL_S < 0.005
+    finally:
+        sys.setswitchinterval(before)
+        engine.dispose()
