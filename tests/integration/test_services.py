@@ -742,27 +742,36 @@ def test_postgresql_records_on_a_case_it_kept_in_one_statement(
     """A case this process has not written is read first (the role, the key and the case, then
     its history); once the process keeps it (it wrote or registered it), a record is the write
     alone: one round trip."""
+    records = _statements_of_records(services, sessions, database, clock)
+    assert all("WITH bumped" in statements[-1] for statements in records)
+    counts = [len(statements) for statements in records]
+    assert counts[0] >= 3  # nothing kept: reads, then the write
+    assert counts[1:] == [1, 1]
+
+
+def _statements_of_records(
+    services: Services, sessions: sessionmaker[Session], database: Engine, clock: FakeClock
+) -> list[list[str]]:
+    """The statements (whitespace collapsed) of three records by ``services``: two on a case
+    another process registered (the first reads it; the process keeps it after), then one on a
+    case ``services`` registered (kept from the start)."""
     other = Services(sessions=sessions, clock=clock, protocol=services.protocol)
     elsewhere = new_case(other, clock)
     here = new_case(services, clock)
-    statements: list[str] = []
+    records: list[list[str]] = []
 
     def counted(*args: Any) -> None:
-        statements.append(args[2])
+        records[-1].append(" ".join(args[2].split()))
 
     event.listen(database, "before_cursor_execute", counted)
     try:
-        counts = []
         for code in (elsewhere, elsewhere, here):
-            statements.clear()
+            records.append([])
             clock.advance(hours=1)
             assess(services, code)
-            counts.append(len(statements))
-            assert "WITH bumped" in statements[-1]
     finally:
         event.remove(database, "before_cursor_execute", counted)
-    assert counts[0] >= 3  # nothing kept: reads, then the write
-    assert counts[1:] == [1, 1]
+    return records
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
@@ -773,24 +782,9 @@ def test_sqlite_records_on_a_case_it_kept_with_the_guarded_bump_first(
     once the process keeps it, nothing is read before the write: the transaction opens with the
     bump that checks the kept revision and the member's role, so SQLite's write lock is taken
     after the grading, not before it."""
-    other = Services(sessions=sessions, clock=clock, protocol=services.protocol)
-    elsewhere = new_case(other, clock)
-    here = new_case(services, clock)
-    statements: list[str] = []
-
-    def counted(*args: Any) -> None:
-        statements.append(" ".join(args[2].split()))
-
-    event.listen(database, "before_cursor_execute", counted)
-    try:
-        firsts = []
-        for code in (elsewhere, elsewhere, here):
-            statements.clear()
-            clock.advance(hours=1)
-            assess(services, code)
-            firsts.append(statements[0])
-    finally:
-        event.remove(database, "before_cursor_execute", counted)
+    firsts = [
+        statements[0] for statements in _statements_of_records(services, sessions, database, clock)
+    ]
     assert firsts[0].startswith("SELECT")  # nothing kept: the role and the key are read
     guarded_bump = 'UPDATE "case" SET revision = ? WHERE id = ? AND revision = ? - 1'
     assert all(first.startswith(guarded_bump) for first in firsts[1:]), firsts
