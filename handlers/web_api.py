@@ -14,6 +14,12 @@ A kept connection the server has since closed fails on reuse before any answer a
 is then sent once more on a fresh connection (what urllib3's pools do too), so an idle timeout
 on Slack's side never reaches the caller as an error.
 
+The client logs to :data:`LOGGER_NAME`, held at INFO whatever the root logger's level. slack_sdk's
+DEBUG lines hold every request's and answer's whole body: a thread reply's grades and its
+free-text note, which must never reach a log. And slack_sdk decides whether to write them by
+comparing its logger's own level with DEBUG: at NOTSET, every logger's default, it formatted
+the whole body on every call, even with nothing set to print it.
+
 Example::
 
     client = KeepAliveWebClient(token="xoxb-...", base_url="https://slack.com/api/")
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import logging
 import socket
 import ssl
 import threading
@@ -35,6 +42,9 @@ from urllib.request import Request
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackRequestError
 
+LOGGER_NAME: Final = "toxbot.slack.web_api"
+LOG_LEVEL: Final = logging.INFO  # never DEBUG: slack_sdk's DEBUG lines carry message bodies
+
 # A kept connection that the server closed while idle fails like this, before any answer.
 _STALE: Final = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -43,6 +53,7 @@ class KeepAliveWebClient(WebClient):
     """A ``WebClient`` that keeps its HTTP/1.1 connection open between calls (per thread)."""
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("logger", client_logger())
         super().__init__(**kwargs)
         self._kept = threading.local()
 
@@ -101,6 +112,14 @@ class KeepAliveWebClient(WebClient):
         connection = getattr(self._kept, "connections", {}).pop((scheme, netloc), None)
         if connection is not None:
             connection.close()
+
+
+def client_logger() -> logging.Logger:
+    """The Web API client's logger, at :data:`LOG_LEVEL`: its warnings and errors are logged,
+    its DEBUG lines (message bodies) are neither logged nor formatted."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(LOG_LEVEL)
+    return logger
 
 
 class _HTTPConnection(http.client.HTTPConnection):

@@ -3,6 +3,7 @@ server closed is replaced without the caller seeing an error (against the fake S
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -90,3 +91,26 @@ def test_a_permanent_error_comes_back_as_slacks_error(
         client.chat_postMessage(channel="C0GONE", text="x")
     assert raised.value.response["error"] == "channel_not_found"
     assert fake.connections == 1
+
+
+def test_message_bodies_never_reach_the_log_even_at_debug(
+    fake: FakeSlack, client: KeepAliveWebClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Free-text notes never reach logs: slack_sdk's DEBUG lines hold whole bodies, and its
+    client logger stays at INFO when the root logger is set to DEBUG, for a call that succeeds
+    and for one retried until it fails."""
+    caplog.set_level(logging.DEBUG)
+    note = "Note: wife reports he seemed confused at 3 am"
+
+    assert client.chat_postMessage(channel="C0WARD001", text=note)["ok"]
+    fake.fail("chat.postMessage", SERVER_ERROR)
+    fake.fail("chat.postMessage", SERVER_ERROR)
+    fake.fail("chat.postMessage", SERVER_ERROR)
+    with pytest.raises(SlackApiError):
+        client.chat_postMessage(channel="C0WARD001", text=note)
+
+    assert texts(fake)[0] == note
+    assert note not in caplog.text
+    assert "confused" not in caplog.text
+    assert client.logger.name == "toxbot.slack.web_api"
+    assert client.logger.getEffectiveLevel() == logging.INFO
