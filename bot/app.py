@@ -9,6 +9,7 @@ imported inside these functions only, so ``toxbot grade`` never loads it.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from concurrent.futures import Executor
@@ -146,6 +147,7 @@ def create_app(
     secret = settings.slack_signing_secret
     app = App(
         client=client,
+        logger=bolt_logger(),
         signing_secret=secret.get_secret_value() if secret else None,
         request_verification_enabled=secret is not None,
         process_before_response=True,
@@ -165,6 +167,18 @@ def create_app(
     home.register(app, services=services, poster=poster, dedupe=dedupe)
     errors.register(app, services=services, poster=poster, metrics=metrics)
     return app
+
+
+BOLT_LOGGER: Final = "toxbot.slack.bolt"
+
+
+def bolt_logger() -> logging.Logger:
+    """bolt's logger, held at INFO whatever the root logger's level: bolt's DEBUG lines hold
+    every answer's body (grades, and a refused value as it was typed), which must not reach a
+    log. bolt copies its level from the root logger when the app is built otherwise."""
+    logger = logging.getLogger(BOLT_LOGGER)
+    logger.setLevel(logging.INFO)
+    return logger
 
 
 def start_poster(
