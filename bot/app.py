@@ -9,6 +9,7 @@ imported inside these functions only, so ``toxbot grade`` never loads it.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import time
@@ -275,6 +276,7 @@ def http_server(app: App, services: Services, metrics: Metrics, *, host: str, po
     import uvicorn
 
     take_short_interpreter_turns()
+    freeze_startup_objects()
     config = uvicorn.Config(
         asgi_app(app, services, metrics),
         host=host,
@@ -300,6 +302,21 @@ def take_short_interpreter_turns() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
+def freeze_startup_objects() -> None:
+    """Take every object alive now (modules, the protocol, the app and its services) out of the
+    cyclic garbage collector's sight, for the rest of the process (``gc.freeze``).
+
+    A full collection traverses every tracked object. A serving process starts with about
+    100,000 of them, which live as long as it does and never need collecting, and each full
+    collection over them was a pause of tens of milliseconds on whichever request was running
+    (64 ms over 108,000 objects, measured in process on the slow machine). Frozen, the
+    collector only walks what serving made since: at 8 clients on PostgreSQL, 3.3-3.6 ms of the
+    serving process's CPU per request instead of 3.4-4.2 ms, 227-271/s instead of 205-238/s.
+    """
+    gc.collect()  # what startup left as garbage goes first: frozen, it would stay
+    gc.freeze()
+
+
 def build_http(
     settings: Settings,
     services: Services,
@@ -322,6 +339,7 @@ def run_socket_mode(app: App, app_token: str) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     take_short_interpreter_turns()
+    freeze_startup_objects()
     SocketModeHandler(app, app_token, web_client=app.client).start()  # type: ignore[no-untyped-call]
 
 

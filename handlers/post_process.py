@@ -225,7 +225,7 @@ class _ForwardedMetrics(Metrics):
 def _run_child(settings: Settings, jobs: Queue[Any], counts: Queue[Any], ready: EventType) -> None:
     """The child process: a plain Poster sending what arrives on ``jobs`` until ``None``;
     ``ready`` is set once it can."""
-    from bot.app import build_services, make_web_client
+    from bot.app import build_services, freeze_startup_objects, make_web_client
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if hasattr(os, "nice"):
@@ -238,6 +238,7 @@ def _run_child(settings: Settings, jobs: Queue[Any], counts: Queue[Any], ready: 
         executor=executor,
         metrics=metrics,
     )
+    freeze_startup_objects()  # as the serving process: full collections skip what startup made
     parent = multiprocessing.parent_process()
     ready.set()
     while True:

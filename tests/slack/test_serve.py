@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 from sqlalchemy.orm import sessionmaker
 
-from bot.app import http_server
+from bot.app import create_app, http_server
 from bot.db.engine import make_engine
 from bot.metrics import Metrics
 from bot.protocol_files import load_protocol
@@ -170,3 +172,43 @@ def test_the_http_server_gives_threads_short_turns_at_the_interpreter_lock(
     finally:
         sys.setswitchinterval(before)
         engine.dispose()
+
+
+def test_the_http_server_takes_what_startup_made_out_of_the_collectors_sight(
+    fake_slack: FakeSlack,
+) -> None:
+    """Full garbage collections skip the app, its services and the modules: alive for the
+    whole process, they were each collection's pause on a request. Garbage startup left is
+    collected first, not frozen with them."""
+    engine = make_engine("sqlite://")
+    services = Services(
+        sessions=sessionmaker(engine), clock=FakeClock(), protocol=load_protocol(environ={})
+    )
+    metrics = Metrics()
+    app = create_app(bot_settings(fake_slack.url), services, metrics=metrics)
+    garbage: list[object] = []
+    garbage.append(garbage)  # a cycle only a collection frees
+    watch = weakref.ref(_Collectable(garbage))
+    del garbage
+    gc.unfreeze()
+    try:
+        assert _seen_by_the_collector(app)
+        http_server(app, services, metrics, host="127.0.0.1", port=0)
+        assert gc.get_freeze_count() > 0
+        assert not _seen_by_the_collector(app)  # frozen: no collection walks it any more
+        assert watch() is None  # collected before the freeze
+    finally:
+        gc.unfreeze()
+        engine.dispose()
+
+
+def _seen_by_the_collector(thing: object) -> bool:
+    return any(tracked is thing for tracked in gc.get_objects())
+
+
+class _Collectable:
+    """An object in a reference cycle, for a weak reference to watch."""
+
+    def __init__(self, cycle: list[object]) -> None:
+        cycle.append(self)
+        self.cycle = cycle
