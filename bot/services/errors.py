@@ -35,3 +35,15 @@ class NotRecorded(ServiceError):
             "Not recorded: the database could not be reached, so nothing was stored. "
             "Try again in a moment; if it keeps failing, tell the on-call administrator."
         )
+
+
+class LastAdmin(ServiceError):
+    """The change would leave no admin: nobody could give or change roles in Slack any more."""
+
+    def __init__(self, user: str) -> None:
+        super().__init__(
+            f"<@{user}> is the only admin, so their role stays admin: with no admin, nobody "
+            "could give or change roles. Make another member admin first "
+            "(/tox role @someone admin), then change this one."
+        )
+        self.user = user

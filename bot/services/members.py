@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.db.models import Member
-from bot.services.errors import ServiceError
+from bot.services.errors import LastAdmin, ServiceError
 from grading.errors import FieldError, InputError
 
 
@@ -210,9 +210,12 @@ def set_role(
     it); a new member then has no unit. This does not check that ``actor`` may set roles: the
     use case calls :func:`authorize` with ``"role.set"`` first, and audits the change.
     ``actor`` is not validated as a Slack id because the operator's command line acts too.
+    Taking the admin role from the only admin raises :class:`LastAdmin`, and nothing changes.
     """
     _check_user_ids([target])
     unit = _check_unit(unit)
+    if role is not Role.ADMIN:
+        _keep_an_admin(session, target)
     values: dict[str, Any] = {"role": role.value, "added_by": actor, "added_at": at}
     if unit is not None:
         values["unit"] = unit
@@ -223,6 +226,26 @@ def set_role(
         .where(Member.slack_user_id == target)
         .execution_options(populate_existing=True)
     ).one()
+
+
+def _keep_an_admin(session: Session, target: str) -> None:
+    """Refuse to take the admin role from ``target`` when they hold the only one.
+
+    Two admins demoting each other at once must take turns, the second seeing the first's
+    change. PostgreSQL: the admins' rows are locked as they are read (``FOR UPDATE``). SQLite
+    locks the whole database for a writer, but its driver begins the transaction at the first
+    write: a no-op update of ``target``'s row comes first, so the count is read holding the
+    lock.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(Member).where(Member.slack_user_id == target).values(role=Member.role)
+        )
+    admins = session.scalars(
+        select(Member.slack_user_id).where(Member.role == Role.ADMIN.value).with_for_update()
+    ).all()
+    if list(admins) == [target]:
+        raise LastAdmin(target)
 
 
 def ensure_admins(session: Session, user_ids: Iterable[str], at: datetime) -> list[str]:

@@ -474,6 +474,28 @@ def test_role_sets_a_members_role_from_a_mention(
     assert_error(tox(services, "due", STRANGER).ack, "Not allowed: viewing a case")
 
 
+def test_role_refuses_to_demote_the_only_admin_and_says_how(
+    services: Services, sessions: sessionmaker[Session]
+) -> None:
+    """An admin stepping down while no one else is admin would leave nobody able to set
+    roles from Slack: refused, with the way out, and the role stays."""
+    assert tox(services, "role <@U0ADMIN9> admin").ack.tone is Tone.INFO
+    admin = Actor("U0ADMIN9", "slash")
+
+    refused = tox(services, "role <@U0ADMIN9> clinician", admin)
+
+    assert refused.ack.tone is Tone.ERROR
+    assert refused.ack.visibility is Visibility.EPHEMERAL
+    assert "only admin" in refused.ack.as_text()
+    assert "/tox role @someone admin" in refused.ack.as_text()
+    assert tox(services, "role <@U0LEAD01> admin", admin).ack.tone is Tone.INFO
+    assert tox(services, "role <@U0ADMIN9> clinician", admin).ack.tone is Tone.INFO
+    with sessions() as session:
+        query = select(models.Member.slack_user_id, models.Member.role)
+        roles = dict(session.execute(query).tuples().all())
+    assert (roles["U0ADMIN9"], roles["U0LEAD01"]) == ("clinician", "admin")
+
+
 # --- robustness ------------------------------------------------------------------------------
 
 # Pieces of real lines, so that generated text reaches the readers behind each subcommand.

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Member
+from bot.services.errors import LastAdmin
 from bot.services.members import (
     ALLOWED,
     Denied,
@@ -368,3 +370,78 @@ def test_bad_user_id_refused_by_ensure_admins_before_any_write(
             ensure_admins(session, ["U0GOOD01", user_id], clock.now())
         assert [error.field for error in raised.value.errors] == ["user"]
         assert session.scalar(select(func.count()).select_from(Member)) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The last admin
+
+
+def test_the_only_admin_keeps_the_role(sessions: sessionmaker[Session], clock: FakeClock) -> None:
+    """With no admin left nobody could give roles in Slack: refused, nothing changed."""
+    give(sessions, clock, "U0ADMIN1", Role.ADMIN)
+    give(sessions, clock, USER, Role.NURSE)
+
+    for role in (Role.NURSE, Role.CLINICIAN, Role.LEAD):
+        with sessions.begin() as session, pytest.raises(LastAdmin) as raised:
+            set_role(
+                session, actor="U0ADMIN1", target="U0ADMIN1", role=role, unit=None, at=clock.now()
+            )
+        assert "only admin" in raised.value.message
+        assert "/tox role @someone admin" in raised.value.message
+    give(sessions, clock, "U0ADMIN1", Role.ADMIN)  # staying admin is no change to refuse
+    with sessions() as session:
+        assert role_of(session, "U0ADMIN1") is Role.ADMIN
+
+
+def test_one_of_two_admins_can_step_down(sessions: sessionmaker[Session], clock: FakeClock) -> None:
+    give(sessions, clock, "U0ADMIN1", Role.ADMIN)
+    give(sessions, clock, "U0ADMIN2", Role.ADMIN)
+
+    give(sessions, clock, "U0ADMIN1", Role.CLINICIAN)
+
+    with sessions() as session:
+        assert role_of(session, "U0ADMIN1") is Role.CLINICIAN
+        assert role_of(session, "U0ADMIN2") is Role.ADMIN
+    with sessions.begin() as session, pytest.raises(LastAdmin):
+        set_role(session, actor="x", target="U0ADMIN2", role=Role.LEAD, unit=None, at=clock.now())
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(
+    sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """The second change waits for the first, then is refused: never zero admins (on SQLite
+    it fails as a write that lost the race; on PostgreSQL it sees the first's change)."""
+    give(sessions, clock, "U0ADMIN1", Role.ADMIN)
+    give(sessions, clock, "U0ADMIN2", Role.ADMIN)
+    outcome: list[BaseException | None] = []
+
+    def second_admin_steps_down() -> None:
+        try:
+            with sessions.begin() as second:
+                set_role(
+                    second,
+                    actor="U0ADMIN2",
+                    target="U0ADMIN2",
+                    role=Role.NURSE,
+                    unit=None,
+                    at=clock.now(),
+                )
+            outcome.append(None)
+        except Exception as exc:  # what the second change met
+            outcome.append(exc)
+
+    with sessions.begin() as first:
+        set_role(
+            first, actor="U0ADMIN1", target="U0ADMIN1", role=Role.NURSE, unit=None, at=clock.now()
+        )
+        thread = threading.Thread(target=second_admin_steps_down)
+        thread.start()
+        thread.join(timeout=0.3)
+        assert thread.is_alive()  # waiting for the first change to commit
+    thread.join(timeout=10)
+
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], (LastAdmin, OperationalError))
+    with sessions() as session:
+        assert role_of(session, "U0ADMIN1") is Role.NURSE
+        assert role_of(session, "U0ADMIN2") is Role.ADMIN
