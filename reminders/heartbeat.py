@@ -1,7 +1,9 @@
 """The scheduler's heartbeat: one row per process, rewritten every sweep (design §8).
 
 The row says which process (host and pid) runs a scheduler, whether it leads, and when it last
-beat, so an operator can see who dispatches reminders and that it is alive.
+beat, so an operator can see who dispatches reminders and that it is alive. Every start is a new
+row (a new pid), so the leader deletes the rows of processes silent for :data:`KEPT_FOR`: the
+table holds the processes of the last week, not of every restart there ever was.
 """
 
 from __future__ import annotations
@@ -9,12 +11,15 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import SchedulerHeartbeat
+
+KEPT_FOR: Final = timedelta(days=7)  # a silent process's row is deleted after this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,7 @@ def beat(
 
     The leader also clears the flag on every other row: leadership is exclusive, so another
     row still saying "leader" is that of a process that died leading (its last beat says when).
+    And it deletes the rows whose last beat is older than :data:`KEPT_FOR`.
     """
     row = SchedulerHeartbeat
     with sessions.begin() as session:
@@ -45,6 +51,7 @@ def beat(
             session.execute(
                 update(row).where(row.process != process.key, row.leader).values(leader=False)
             )
+            session.execute(delete(row).where(row.beat_at < at - KEPT_FOR))
         changed = session.execute(
             update(row).where(row.process == process.key).values(leader=leader, beat_at=at)
         )

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.engine import make_engine
-from reminders.heartbeat import ProcessId, beat, beats
+from reminders.heartbeat import KEPT_FOR, ProcessId, beat, beats
 from reminders.leader import FileLeadership, PostgresLeadership, SoleLeadership
 from reminders.scheduler import Cadence, ReminderScheduler
 
@@ -398,3 +398,21 @@ def test_on_postgresql_a_killed_lock_connection_stops_the_leader_and_the_followe
     assert second.delivered[0][0] == due
     time.sleep(0.3)
     assert len(first.calls) == calls  # the old leader dispatched nothing more
+
+
+def test_the_leader_deletes_the_rows_of_processes_silent_for_a_week(
+    sessions: sessionmaker[Session], clock: ShiftedClock
+) -> None:
+    """Each restart is a new row; rows silent for KEPT_FOR go, recent ones stay."""
+    now = clock.now()
+    gone = ProcessId(started_at=now - timedelta(days=30), host="old", pid=1)
+    recent = ProcessId(started_at=now - timedelta(days=2), host="recent", pid=2)
+    leader = ProcessId(started_at=now, host="here", pid=3)
+    beat(sessions, gone, leader=False, at=now - KEPT_FOR - timedelta(minutes=1))
+    beat(sessions, recent, leader=False, at=now - KEPT_FOR + timedelta(minutes=1))
+
+    beat(sessions, leader, leader=False, at=now)  # a follower deletes nothing
+    assert len(beats(sessions)) == 3
+    beat(sessions, leader, leader=True, at=now)
+
+    assert [row.process for row in beats(sessions)] == [leader.key, recent.key]
