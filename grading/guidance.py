@@ -98,28 +98,35 @@ def advise(state: CaseState, protocol: Protocol, now: datetime) -> Advice:
 
 
 def _applies(when: When, c: _Context) -> bool:
-    """All the step's conditions hold (an undetermined grade counts at its lower bound)."""
-    checks = (
-        when.crs_grades is None or (c.crs is not None and c.crs in when.crs_grades),
-        when.icans_grades is None or (c.icans is not None and c.icans in when.icans_grades),
-        when.concurrent_crs is None or when.concurrent_crs == ((c.crs or 0) >= 1),
-        when.products is None or (c.product is not None and c.product in when.products),
-        when.refractory is None
-        or (when.refractory == "any" and (c.refractory_crs or c.refractory_icans))
+    """All the step's conditions hold (an undetermined grade counts at its lower bound).
+
+    Checked in turn, the first that fails deciding: every step is checked on every reply."""
+    if when.crs_grades is not None and (c.crs is None or c.crs not in when.crs_grades):
+        return False
+    if when.icans_grades is not None and (c.icans is None or c.icans not in when.icans_grades):
+        return False
+    if when.concurrent_crs is not None and when.concurrent_crs != ((c.crs or 0) >= 1):
+        return False
+    if when.products is not None and (c.product is None or c.product not in when.products):
+        return False
+    if when.refractory is not None and not (
+        (when.refractory == "any" and (c.refractory_crs or c.refractory_icans))
         or (when.refractory == Toxicity.CRS and c.refractory_crs)
-        or (when.refractory == Toxicity.ICANS and c.refractory_icans),
-        when.max_weight_kg is None
-        or (c.weight_kg is not None and c.weight_kg < when.max_weight_kg),
-        when.min_weight_kg is None
-        or (c.weight_kg is not None and c.weight_kg >= when.min_weight_kg),
-        when.on_corticosteroids is None or when.on_corticosteroids == c.on_corticosteroids,
-        when.crs_min_hours_since_onset is None
-        or (
-            c.crs_hours_since_onset is not None
-            and c.crs_hours_since_onset >= when.crs_min_hours_since_onset
-        ),
+        or (when.refractory == Toxicity.ICANS and c.refractory_icans)
+    ):
+        return False
+    if when.max_weight_kg is not None and (
+        c.weight_kg is None or c.weight_kg >= when.max_weight_kg
+    ):
+        return False
+    if when.min_weight_kg is not None and (c.weight_kg is None or c.weight_kg < when.min_weight_kg):
+        return False
+    if when.on_corticosteroids is not None and when.on_corticosteroids != c.on_corticosteroids:
+        return False
+    return when.crs_min_hours_since_onset is None or (
+        c.crs_hours_since_onset is not None
+        and c.crs_hours_since_onset >= when.crs_min_hours_since_onset
     )
-    return all(checks)
 
 
 def _recommendation(step: Step, state: CaseState, protocol: Protocol) -> Recommendation:
@@ -145,7 +152,7 @@ def _recommendation(step: Step, state: CaseState, protocol: Protocol) -> Recomme
         kind=step.kind,
         text=step.text,
         citation=step.citation,
-        references=tuple(dict.fromkeys(protocol.reference(c) for c in step.citation)),
+        references=protocol.step_references[step.id],
         dose=dose,
         available=available,
         availability=availability,

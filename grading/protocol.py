@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from datetime import date
 from difflib import SequenceMatcher
 from enum import StrEnum
+from functools import cached_property
+from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal
 
 import yaml
@@ -339,6 +341,17 @@ class Protocol(BaseModel):
     def reference(self, citation: str) -> str:
         """The full reference for a citation such as ``"S12 p.4"``."""
         return self.sources[citation.split(maxsplit=1)[0]]
+
+    @cached_property
+    def step_references(self) -> Mapping[str, tuple[str, ...]]:
+        """Each step's full references by step id, in citation order, each once. The same for
+        every case, so worked out once per protocol rather than for every recommendation."""
+        return MappingProxyType(
+            {
+                step.id: tuple(dict.fromkeys(self.reference(c) for c in step.citation))
+                for step in self.steps
+            }
+        )
 
 
 def _all_citations(protocol: Protocol) -> list[str]:
