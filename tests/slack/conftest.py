@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -101,11 +102,11 @@ def fake_slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-@pytest.fixture
-def bot(database: Engine, fake_slack: FakeSlack) -> Iterator[SlackBot]:
-    clock = FakeClock()
-    services, code = seeded_services(database, clock)
-    settings = bot_settings(fake_slack.url)
+@contextmanager
+def serving(services: Services, fake: FakeSlack) -> Iterator[tuple[SlackSender, Metrics]]:
+    """The bot's HTTP server over ``services``, posting to ``fake``, and a signing sender to it;
+    the background posts are finished when the block ends."""
+    settings = bot_settings(fake.url)
     executor = ThreadPoolExecutor(2, thread_name_prefix="test-post")
     server, metrics = build_http(
         settings,
@@ -117,9 +118,17 @@ def bot(database: Engine, fake_slack: FakeSlack) -> Iterator[SlackBot]:
     )
     with running(server) as port:
         sender = SlackSender("127.0.0.1", port, SECRET)
-        yield SlackBot(sender, fake_slack, services, database, metrics, clock, code)
+        yield sender, metrics
         sender.close()
     executor.shutdown(wait=True)
+
+
+@pytest.fixture
+def bot(database: Engine, fake_slack: FakeSlack) -> Iterator[SlackBot]:
+    clock = FakeClock()
+    services, code = seeded_services(database, clock)
+    with serving(services, fake_slack) as (sender, metrics):
+        yield SlackBot(sender, fake_slack, services, database, metrics, clock, code)
     assert_everything_sent_is_valid(fake_slack)
 
 

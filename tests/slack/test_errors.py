@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
 from bot import commands
-from bot.app import build_http, make_web_client
 from bot.db import models
 from handlers import commands as command_handlers
 from handlers import messages as message_handlers
 from tests.integration.conftest import FakeClock
 from tests.slack.blockkit import assert_valid_message
-from tests.slack.conftest import CLINICIAN, SECRET, SlackBot, bot_settings, seeded_services
+from tests.slack.conftest import CLINICIAN, SlackBot, seeded_services, serving
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.payloads import message_event, send_event, sent_payload
-from tests.slack.server import running
-from tests.slack.signing import SlackSender
 
 SECRET_WORDS = "Jane Doe MRN 12345678"
 
@@ -87,22 +83,9 @@ def test_debug_logging_writes_no_message_body(
     body) stay unwritten."""
     caplog.set_level(logging.DEBUG)
     services, code = seeded_services(database, FakeClock())
-    settings = bot_settings(fake_slack.url)
-    executor = ThreadPoolExecutor(1, thread_name_prefix="test-post")
-    server, _ = build_http(
-        settings,
-        services,
-        host="127.0.0.1",
-        port=0,
-        web_client=make_web_client(settings, backoff_s=0.01),
-        executor=executor,
-    )
-    with running(server) as port:
-        sender = SlackSender("127.0.0.1", port, SECRET)
+    with serving(services, fake_slack) as (sender, _):
         recorded = sender.command(f'assess {code} temp=39 note="{SECRET_WORDS}"', user=CLINICIAN)
         refused = sender.command(f"assess {code} temp=39 spo2={SECRET_WORDS}", user=CLINICIAN)
-        sender.close()
-    executor.shutdown(wait=True)
 
     posts = fake_slack.wait_for("chat.postMessage", 2)  # the case thread opened, the reply in it
     assert SECRET_WORDS in json.dumps(sent_payload(posts[-1].args))  # the thread has the note
