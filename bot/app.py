@@ -310,7 +310,7 @@ def freeze_startup_objects() -> None:
     100,000 of them, which live as long as it does and never need collecting, and each full
     collection over them was a pause of tens of milliseconds on whichever request was running
     (64 ms over 108,000 objects, measured in process on the slow machine). Frozen, the
-    collector only walks what serving made since: at 8 clients on PostgreSQL, 3.3-3.6 ms of the
+    collector only walks what serving made since: at 8 clients on PostgreSQL, 3.2-3.8 ms of the
     serving process's CPU per request instead of 3.4-4.2 ms, 227-271/s instead of 205-238/s.
     """
     gc.collect()  # what startup left as garbage goes first: frozen, it would stay
