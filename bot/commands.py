@@ -326,9 +326,8 @@ def _give(context: _Context, rest: str) -> CommandResult:
         )
     else:
         data["drug"] = drug.value
-    amount = "".join(plain[1:])  # "640 mg" or "640mg"
     try:
-        data["dose_mg"], how = _milligrams(amount)
+        data["dose_mg"], how = _milligrams(plain[1:])
         if how:
             said.append(how)
     except InputError as exc:
@@ -590,14 +589,21 @@ def _stated(parsed: ParsedAssessment) -> StatedGradesModel | None:
     return StatedGradesModel(crs=parsed.stated.crs, icans=parsed.stated.icans)
 
 
-def _milligrams(amount: str) -> tuple[float, str | None]:
-    """``640``, ``640mg``, ``1g`` → mg; the conversion is echoed."""
+def _milligrams(words: list[str]) -> tuple[float, str | None]:
+    """The dose's words (``640``, ``640mg``, ``640 mg``, ``1g``) → mg; the conversion is echoed.
+
+    A refusal shows the words as typed. A route word among them (``640mg iv``) is named as
+    such, with how a route is written: the grammar takes ``route=iv``, and a bare ``iv`` is not
+    read as one (nothing is guessed)."""
+    amount, typed = "".join(words), " ".join(words)
     accepted = "a dose in mg, e.g. 640mg, 10 mg or 1g (per-kg doses: give the mg given)"
     match = _AMOUNT.fullmatch(amount)
     if match is None:
-        raise InputError(
-            [FieldError("dose", amount, "no dose given" if not amount else "not a dose", accepted)]
-        )
+        routes = [w for w in words if w.lower() in {r.value for r in Route}]
+        problem = "no dose given" if not amount else "not a dose"
+        if routes:
+            problem = f"not a dose: {routes[0]!r} is a route, written route={routes[0].lower()}"
+        raise InputError([FieldError("dose", typed, problem, accepted)])
     try:
         value = Decimal(match[1])
     except InvalidOperation:  # pragma: no cover - the pattern admits only decimals

@@ -343,6 +343,21 @@ def test_give_with_bad_values_names_each_and_stores_nothing(
     assert rows(sessions) == before
 
 
+def test_a_dose_refused_is_shown_as_typed_and_a_bare_route_is_named(
+    services: Services, sessions: sessionmaker[Session]
+) -> None:
+    """The grammar takes route=iv; "640 mg iv" is refused (a bare route is not guessed), with
+    the words as the user typed them and how a route is written."""
+    code = registered(services)
+    before = rows(sessions)
+    routed = tox(services, f"give {code} tocilizumab 592 mg iv", NURSE)
+    assert_error(routed.ack, "dose=592 mg iv", "'iv' is a route, written route=iv")
+    assert "592mgiv" not in routed.ack.as_text()
+    spaced = tox(services, f"give {code} dex 10 kg", NURSE)
+    assert_error(spaced.ack, "dose=10 kg", "not a dose", "640mg, 10 mg or 1g")
+    assert rows(sessions) == before
+
+
 def test_labs_are_stored_with_their_units_echoed(
     services: Services, sessions: sessionmaker[Session]
 ) -> None:
