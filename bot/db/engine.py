@@ -2,7 +2,7 @@
 
 SQLite gets WAL (readers never block the writer), a busy timeout (a second writer waits instead
 of failing) and foreign keys on, on every connection. PostgreSQL connections that sat idle are
-pinged before use. Nothing connects until asked.
+pinged before use. JSON columns are written and read with orjson. Nothing connects until asked.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -22,6 +23,7 @@ IDLE_BEFORE_PING_S = 2.0  # a pooled connection idle this long is pinged before 
 
 def make_engine(url: str, **options: Any) -> Engine:
     """An engine for ``url``; for a SQLite file, its folder is created and pragmas are set."""
+    options = {"json_serializer": json_text, "json_deserializer": orjson.loads, **options}
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -34,6 +36,18 @@ def make_engine(url: str, **options: Any) -> Engine:
     event.listen(engine, "checkin", _note_checkin)
     event.listen(engine, "checkout", _ping_if_idle)
     return engine
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's value as text: orjson, several times faster than ``json.dumps`` on the
+    rows every record writes (the stored result, its inputs and drivers, the audit detail).
+
+    The same JSON as ``json.dumps`` would store, but for non-ASCII text (written as UTF-8, not
+    ``\\u`` escapes: read back the same) and for what ``json.dumps`` cannot write (NaN, which no
+    validated value is; times, which no column holds unconverted). Keys that are not strings
+    are written as strings, as ``json.dumps`` writes them.
+    """
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
