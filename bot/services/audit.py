@@ -66,6 +66,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from bot.db.driver_sql import DriverInsert
 from bot.db.models import AuditEvent
 
 GENESIS: Final = "0" * 64
@@ -151,9 +152,7 @@ def record_audit(
             raise RuntimeError("the audit event was not appended")
         values.update(id=row.id, prev_hash=row.prev_hash, hash=row.hash)
     elif dialect == "sqlite" and write_locked:
-        values["prev_hash"] = connection.execute(_LAST_HASH).scalar() or GENESIS
-        values["hash"] = _digest(values)
-        values["id"] = connection.execute(_INSERT_EVENT, values).scalar_one()
+        append_after_write(connection, values)
     elif dialect == "sqlite":
         placeholder = uuid.uuid4().hex * 2  # 64 characters, unique until the real hash is known
         # The INSERT takes SQLite's write lock, held until the caller commits.
@@ -172,7 +171,24 @@ def record_audit(
     return AuditEvent(**values)
 
 
+def append_after_write(connection: Connection, values: dict[str, Any]) -> int:
+    """SQLite, in a transaction that has written already (so it holds the write lock and reads
+    the newest data): link ``values`` (:func:`audit_values`) to the last event, insert it, and
+    return its id (also set in ``values``, with ``prev_hash`` and ``hash``).
+
+    Two statements as driver SQL (:mod:`bot.db.driver_sql`): every record runs them.
+    """
+    values["prev_hash"] = connection.exec_driver_sql(_LAST_HASH_SQL).scalar() or GENESIS
+    values["hash"] = _digest(values)
+    append = DriverInsert.for_columns(_EVENTS, _EVENT_COLUMNS, connection.dialect, returning="id")
+    event_id: int = append.run(connection, values).scalar_one()
+    values["id"] = event_id
+    return event_id
+
+
 _EVENTS: Final = cast(Table, AuditEvent.__table__)
+_EVENT_COLUMNS: Final = (*HASHED_FIELDS, "hash")
+_LAST_HASH_SQL: Final = "SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1"
 # Built once: every audited call executes them, with parameters, and never compiles them again.
 _INSERT_EVENT: Final = insert(_EVENTS).returning(_EVENTS.c.id)
 _CONTENT_COLUMNS: Final = tuple(name for name in HASHED_FIELDS if name != "prev_hash")

@@ -8,8 +8,9 @@ the same on every engine; how it travels differs:
 * SQLite runs in the process: each statement costs microseconds, so they run one after another
   in the caller's transaction, which began by locking and bumping the case
   (:func:`bot.services.cases.active_case`, or on a kept copy :func:`bump_kept_case`, which
-  checks what was not read). :func:`bot.services.audit.record_audit` appends the event, as
-  for every other audited call.
+  checks what was not read). They run as driver SQL (:mod:`bot.db.driver_sql`), the rows
+  converted as Core converts them: Core's own work on each statement cost several times
+  SQLite's. :func:`bot.services.audit.append_after_write` appends the event.
 * PostgreSQL is a round trip per statement, and each one costs more than the server's work on
   it. ONE statement does it all, on a connection in autocommit: being one statement, it is one
   transaction by itself, so it needs no BEGIN and no COMMIT. Its CTEs (PostgreSQL runs each
@@ -38,25 +39,23 @@ from datetime import datetime
 from typing import Any, Final, cast
 
 import orjson
-from sqlalchemy import Connection, Table, insert, text
+from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from bot.db import models
+from bot.db.driver_sql import DriverInsert, converter
 from bot.services import audit
 from bot.services.cases import LockedCase
 from bot.services.reminder_plan import (
-    INSERT,
     REASSESSMENT_KINDS,
     REFRACTORY_REVIEW,
-    RESOLVE,
     SCHEDULED_COLUMNS,
 )
 
 _ASSESSMENTS: Final = cast(Table, models.Assessment.__table__)
 _EVENTS: Final = cast(Table, models.AuditEvent.__table__)
 _REMINDERS: Final = cast(Table, models.Reminder.__table__)
-_INSERT_ASSESSMENT: Final = insert(_ASSESSMENTS).returning(_ASSESSMENTS.c.id)
 _NEXT_ID: Final = "nextval(pg_get_serial_sequence('assessment', 'id'))"
 
 
@@ -88,12 +87,31 @@ def write_record(
         return _write_in_one_statement(connection, assessment, event, reminders, case, at, member)
     if member is not None:
         raise ValueError("on SQLite, bump_kept_case checks the member's role, before this")
-    case_id = case.id
-    assessment_id: int = connection.execute(_INSERT_ASSESSMENT, dict(assessment)).scalar_one()
-    audit.record_audit(connection, **event, object_id=str(assessment_id), write_locked=True)
-    connection.execute(RESOLVE, {"case": case_id, "at": at})
+    return _write_on_sqlite(connection, assessment, event, reminders, case, at)
+
+
+def _write_on_sqlite(
+    connection: Connection,
+    assessment: Mapping[str, Any],
+    event: Mapping[str, Any],
+    reminders: list[dict[str, Any]],
+    case: LockedCase,
+    at: datetime,
+) -> int:
+    """The record's statements one after another, as driver SQL (:mod:`bot.db.driver_sql`):
+    the same rows as Core would write, without its work on each call."""
+    dialect = connection.dialect
+    insert_assessment = DriverInsert.for_columns(
+        _ASSESSMENTS, tuple(assessment), dialect, returning="id"
+    )
+    assessment_id: int = insert_assessment.run(connection, assessment).scalar_one()
+    audit.append_after_write(connection, audit.audit_values(**event, object_id=str(assessment_id)))
+    moment = converter(_REMINDERS, "updated_at", dialect)(at)
+    connection.exec_driver_sql(_RESOLVE_ON_SQLITE, (moment, case.id))
     if reminders:
-        connection.execute(INSERT, reminders)
+        DriverInsert.for_columns(_REMINDERS, SCHEDULED_COLUMNS, dialect).run_many(
+            connection, reminders
+        )
     return assessment_id
 
 
@@ -107,22 +125,21 @@ def bump_kept_case(
     another write came first (or the role or the case changed); nothing was written, and the
     caller reads and grades again, as after PostgreSQL's one statement found the same.
     """
-    bumped = connection.execute(
+    bumped = connection.exec_driver_sql(
         _BUMP_KEPT,
         {"case": case.id, "revision": case.revision, "member": member, "role": role},
     )
     return bumped.rowcount == 1
 
 
-_BUMP_KEPT: Final = text(
-    """
+_BUMP_KEPT: Final = """
     UPDATE "case" SET revision = :revision
     WHERE id = :case AND revision = :revision - 1 AND status = 'active'
     AND (:member IS NULL OR EXISTS (
         SELECT 1 FROM member WHERE slack_user_id = :member AND role = :role
     ))
-    """
-)
+"""
+"""Driver SQL, named parameters (SQLite's driver takes them whatever SQLAlchemy's style)."""
 
 
 def _write_in_one_statement(
@@ -168,6 +185,11 @@ _EVENT_CONTENT: Final = tuple(
 )
 _OPEN = models.open_reminder().compile(compile_kwargs={"literal_binds": True})
 _REASSESSMENTS = ", ".join(f"'{kind}'" for kind in REASSESSMENT_KINDS)
+_RESOLVE_ON_SQLITE: Final = f"""
+UPDATE reminder SET state = 'resolved', updated_at = ?, version = version + 1
+WHERE case_id = ? AND kind IN ({_REASSESSMENTS}) AND {_OPEN}
+"""
+""":data:`bot.services.reminder_plan.RESOLVE` as driver SQL: ``updated_at``, then the case."""
 _ONE_STATEMENT: Final = f"""
 WITH bumped AS (
     UPDATE "case" SET revision = %(revision)s

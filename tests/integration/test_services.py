@@ -786,7 +786,9 @@ def test_sqlite_records_on_a_case_it_kept_with_the_guarded_bump_first(
         statements[0] for statements in _statements_of_records(services, sessions, database, clock)
     ]
     assert firsts[0].startswith("SELECT")  # nothing kept: the role and the key are read
-    guarded_bump = 'UPDATE "case" SET revision = ? WHERE id = ? AND revision = ? - 1'
+    guarded_bump = (
+        'UPDATE "case" SET revision = :revision WHERE id = :case AND revision = :revision - 1'
+    )
     assert all(first.startswith(guarded_bump) for first in firsts[1:]), firsts
-    assert all("FROM member WHERE slack_user_id = ?" in first for first in firsts[1:])
+    assert all("FROM member WHERE slack_user_id = :member" in first for first in firsts[1:])
     assert count(sessions, models.Assessment) == 3

@@ -15,12 +15,20 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.services.audit import HASHED_FIELDS, audit_values, canonical_parts, event_hash
+from bot.services.audit import (
+    FREE_TEXT_KEYS,
+    HASHED_FIELDS,
+    audit_values,
+    canonical_parts,
+    event_hash,
+)
 
 TEXT = st.text(max_size=30)
+# A detail key that would carry free text ("note", "Text "...) is refused before any hashing.
+KEYS = TEXT.filter(lambda key: key.strip().lower().replace("-", "_") not in FREE_TEXT_KEYS)
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-(10**6), 10**6) | TEXT,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
     max_leaves=8,
 )
 
