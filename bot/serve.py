@@ -8,7 +8,8 @@
   answers, else 503) and ``GET /metrics`` (Prometheus text format).
 
 bolt's listeners are synchronous (they talk to the database), so each Slack request is
-dispatched on a worker thread and the event loop keeps accepting requests meanwhile.
+dispatched on a worker thread and the event loop keeps accepting requests meanwhile (four
+at once on PostgreSQL, one at a time on SQLite: ``bot.app.dispatch_threads``).
 Slack is imported inside the functions here: ``import bot.serve`` loads nothing of it.
 """
 

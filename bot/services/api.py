@@ -865,6 +865,11 @@ class Services:
         with self._transaction() as session:
             self._authorize(session, actor, action, code, self._clock.now())
 
+    @property
+    def embedded_database(self) -> bool:
+        """Whether the database is SQLite, in this process, where writes take turns."""
+        return self._bind is not None and self._bind.dialect.name == "sqlite"
+
     def database_reachable(self) -> bool:
         """Whether the database answers a trivial query now (for ``/healthz``)."""
         from sqlalchemy import text

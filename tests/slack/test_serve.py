@@ -212,3 +212,19 @@ class _Collectable:
     def __init__(self, cycle: list[object]) -> None:
         cycle.append(self)
         self.cycle = cycle
+
+
+def test_requests_take_turns_in_bolt_on_sqlite_and_overlap_on_postgresql() -> None:
+    """SQLite writes one at a time and lets go of the interpreter lock in every statement: a
+    second request thread only makes the writer wait (bot.app.SQLITE_DISPATCH_THREADS)."""
+    from bot.app import DISPATCH_THREADS, dispatch_threads
+
+    def threads_for(url: str) -> int:
+        engine = make_engine(url)  # nothing connects: the dialect decides
+        services = Services(
+            sessions=sessionmaker(engine), clock=FakeClock(), protocol=load_protocol(environ={})
+        )
+        return dispatch_threads(services)
+
+    assert threads_for("sqlite://") == 1
+    assert threads_for("postgresql+psycopg://toxbot@db:5432/toxbot") == DISPATCH_THREADS > 1
