@@ -1,13 +1,18 @@
-"""INSERTs compiled once and run as driver SQL, for the rows every record writes on SQLite.
+"""SQLite's record path as driver SQL: statements compiled once, run on the driver's connection.
 
 A Core ``connection.execute(insert(table), row)`` looks up its compiled form, builds an
-execution context and converts each value on every call: about 30 us of the serving process's
-interpreter for a statement SQLite runs in 2 to 5 (measured: a reminder UPDATE took 31 us
-through Core, 6 us as driver SQL). A record writes three rows, so its INSERTs are compiled here
-once per dialect and set of columns, and each row's values are converted by the same bind
-processors Core would use (a moment to UTC text, JSON to text): the stored row is the same.
-``exec_driver_sql`` still wraps the driver's errors, so a duplicate key is an IntegrityError
-as before.
+execution context and a result, and converts each value on every call: about 30 us of the
+serving process's interpreter for a statement SQLite runs in 2 to 5 (measured: a reminder UPDATE
+took 31 us through Core, 6 us through ``exec_driver_sql``, 2 us on the driver's cursor). A
+record runs six statements, so they run here on the driver's own connection, inside the
+transaction SQLAlchemy began (SQLite's driver opens it at the first write, as under Core, and
+SQLAlchemy commits it). Their INSERTs are compiled once per table, columns and dialect, each
+row's values converted by the bind processors Core would use (a moment to UTC text, JSON to
+text): the stored row is the same. The driver's errors are raised as SQLAlchemy's
+(a duplicate key is an ``IntegrityError``, a locked database an ``OperationalError``, as
+before), with the parameters left out of the message: they carry clinical text.
+
+Skipped with Core: its events (nothing of toxbot listens on SQLite) and its result objects.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 
 Processor = Callable[[Any], Any]
 
@@ -51,13 +57,38 @@ class DriverInsert:
             for process, value in zip(self.processors, (row[c] for c in self.columns), strict=True)
         )
 
-    def run(self, connection: Connection, row: Mapping[str, Any]) -> CursorResult[Any]:
-        """Insert ``row``."""
-        return connection.exec_driver_sql(self.sql, self.values(row))
+    def run(self, connection: Connection, row: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Insert ``row``; the rows it returns (its ``returning`` column)."""
+        rows: list[tuple[Any, ...]] = run_on_driver(
+            connection, self.sql, self.values(row)
+        ).fetchall()
+        return rows
 
     def run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert ``rows`` (the driver's executemany)."""
-        connection.exec_driver_sql(self.sql, [self.values(row) for row in rows])
+        run_on_driver(connection, self.sql, [self.values(row) for row in rows], many=True)
+
+
+def run_on_driver(
+    connection: Connection,
+    sql: str,
+    parameters: Sequence[Any] | Mapping[str, Any] = (),
+    *,
+    many: bool = False,
+) -> Any:
+    """Run ``sql`` on ``connection``'s driver connection, in its transaction, and return the
+    driver's cursor (its rows, its ``rowcount``). ``many``: ``parameters`` is a list, one set
+    for each execution."""
+    driver = connection.connection.driver_connection
+    if driver is None:  # pragma: no cover - a checked-out connection always has one
+        raise RuntimeError("the connection has no driver connection")
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        return driver.executemany(sql, parameters) if many else driver.execute(sql, parameters)
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(
+            sql, None, exc, dbapi.Error, hide_parameters=True, dialect=connection.dialect
+        ) from exc
 
 
 def converter(table: Table, column: str, dialect: Dialect) -> Processor:

@@ -66,7 +66,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from bot.db.driver_sql import DriverInsert
+from bot.db.driver_sql import DriverInsert, run_on_driver
 from bot.db.models import AuditEvent
 
 GENESIS: Final = "0" * 64
@@ -178,10 +178,12 @@ def append_after_write(connection: Connection, values: dict[str, Any]) -> int:
 
     Two statements as driver SQL (:mod:`bot.db.driver_sql`): every record runs them.
     """
-    values["prev_hash"] = connection.exec_driver_sql(_LAST_HASH_SQL).scalar() or GENESIS
+    last = run_on_driver(connection, _LAST_HASH_SQL).fetchone()
+    values["prev_hash"] = last[0] if last is not None else GENESIS
     values["hash"] = _digest(values)
     append = DriverInsert.for_columns(_EVENTS, _EVENT_COLUMNS, connection.dialect, returning="id")
-    event_id: int = append.run(connection, values).scalar_one()
+    ((returned,),) = append.run(connection, values)
+    event_id = int(returned)
     values["id"] = event_id
     return event_id
 

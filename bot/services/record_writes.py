@@ -44,7 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from bot.db import models
-from bot.db.driver_sql import DriverInsert, converter
+from bot.db.driver_sql import DriverInsert, converter, run_on_driver
 from bot.services import audit
 from bot.services.cases import LockedCase
 from bot.services.reminder_plan import (
@@ -104,10 +104,11 @@ def _write_on_sqlite(
     insert_assessment = DriverInsert.for_columns(
         _ASSESSMENTS, tuple(assessment), dialect, returning="id"
     )
-    assessment_id: int = insert_assessment.run(connection, assessment).scalar_one()
+    ((returned,),) = insert_assessment.run(connection, assessment)
+    assessment_id = int(returned)
     audit.append_after_write(connection, audit.audit_values(**event, object_id=str(assessment_id)))
     moment = converter(_REMINDERS, "updated_at", dialect)(at)
-    connection.exec_driver_sql(_RESOLVE_ON_SQLITE, (moment, case.id))
+    run_on_driver(connection, _RESOLVE_ON_SQLITE, (moment, case.id))
     if reminders:
         DriverInsert.for_columns(_REMINDERS, SCHEDULED_COLUMNS, dialect).run_many(
             connection, reminders
@@ -125,11 +126,12 @@ def bump_kept_case(
     another write came first (or the role or the case changed); nothing was written, and the
     caller reads and grades again, as after PostgreSQL's one statement found the same.
     """
-    bumped = connection.exec_driver_sql(
+    bumped = run_on_driver(
+        connection,
         _BUMP_KEPT,
         {"case": case.id, "revision": case.revision, "member": member, "role": role},
     )
-    return bumped.rowcount == 1
+    return int(bumped.rowcount) == 1
 
 
 _BUMP_KEPT: Final = """
@@ -139,7 +141,7 @@ _BUMP_KEPT: Final = """
         SELECT 1 FROM member WHERE slack_user_id = :member AND role = :role
     ))
 """
-"""Driver SQL, named parameters (SQLite's driver takes them whatever SQLAlchemy's style)."""
+"""Driver SQL (:func:`bot.db.driver_sql.run_on_driver`), with named parameters."""
 
 
 def _write_in_one_statement(

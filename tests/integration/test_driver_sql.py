@@ -84,8 +84,8 @@ def test_a_driver_insert_stores_the_same_text_as_core(sqlite: Engine) -> None:
         driver = DriverInsert.for_columns(
             ASSESSMENTS, tuple(row), connection.dialect, returning="id"
         )
-        new_id = driver.run(connection, row).scalar_one()
-    assert new_id == 2
+        new_id = driver.run(connection, row)
+    assert new_id == [(2,)]
     assert stored(sqlite, "driver") == stored(sqlite, "core")
 
 
