@@ -20,6 +20,8 @@ def test_the_floor_and_the_bot_are_measured_over_http() -> None:
     for measured in (floor, bot):
         assert 0 < measured.p50_ms <= measured.p99_ms
         assert measured.per_s > 0
+        assert len(measured.per_s_runs) == slack_bench.THROUGHPUT_RUNS
+        assert min(measured.per_s_runs) <= measured.per_s <= max(measured.per_s_runs)
     assert service > 0
     assert floor.shared_per_s is None
     assert bot.shared_per_s is not None
@@ -30,18 +32,30 @@ def _cases_of(offset: int, count: int) -> set[int]:
     return {(n // slack_bench.PER_CASE) % slack_bench.CASES for n in range(offset, offset + count)}
 
 
-def test_each_throughput_client_writes_to_cases_no_other_client_or_phase_uses() -> None:
+def test_each_throughput_client_writes_to_cases_no_other_client_run_or_phase_uses() -> None:
     per_client = slack_bench.FULL.per_client
-    offsets = slack_bench._client_offsets(
-        per_client, first_case=slack_bench.THROUGHPUT_FIRST_CASE, per_case=1
-    )
-    cases = [_cases_of(offset, per_client) for offset in offsets]
+    cases = [
+        _cases_of(offset, per_client)
+        for run in range(slack_bench.THROUGHPUT_RUNS)
+        for offset in slack_bench._client_offsets(
+            per_client, first_case=slack_bench.run_first_case(per_client, run), per_case=1
+        )
+    ]
     earlier = _cases_of(0, slack_bench.FULL.warmup + slack_bench.FULL.latency)
     earlier |= _cases_of(
         slack_bench.PACED_FIRST_CASE * slack_bench.PER_CASE, slack_bench.FULL.latency // 4
     )
+    shared = {
+        case
+        for offset in slack_bench._client_offsets(
+            per_client, first_case=slack_bench.SHARED_FIRST_CASE, per_case=2
+        )
+        for case in _cases_of(offset, per_client)
+    }
+    assert len(cases) == slack_bench.THROUGHPUT_RUNS * slack_bench.CLIENTS
     for i, mine in enumerate(cases):
         assert not mine & earlier
+        assert not mine & shared
         assert all(not mine & theirs for j, theirs in enumerate(cases) if j != i)
 
 
