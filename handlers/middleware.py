@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
 
 from bot.metrics import Metrics
 from bot.services.api import Actor, Services
@@ -30,12 +31,25 @@ PURGE_EVERY_S = 3600.0  # processed_event rows older than a day go about once an
 
 def register(app: App) -> None:
     """Install the actor middleware on ``app`` (every request)."""
+    app.use(ActorContext())
 
-    @app.middleware
-    def actor_context(context: BoltContext, body: dict[str, Any], next: Callable[[], None]) -> None:
-        user = context.user_id or ""
-        context[ACTOR] = Actor(user, source_of(body))
-        next()
+
+class ActorContext(Middleware):
+    """Put the request's :class:`~bot.services.api.Actor` on its context.
+
+    A ``Middleware`` of its own rather than an ``@app.middleware`` function: bolt finds a
+    function's arguments by inspecting it on every request, and this runs on every one.
+    """
+
+    def process(
+        self,
+        *,
+        req: BoltRequest,
+        resp: BoltResponse,  # noqa: ARG002 - bolt passes it by this name
+        next: Callable[[], BoltResponse],
+    ) -> BoltResponse | None:
+        req.context[ACTOR] = Actor(req.context.user_id or "", source_of(req.body))
+        return next()
 
 
 def event_dedupe(services: Services, metrics: Metrics) -> Callable[..., BoltResponse | None]:
