@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, timedelta
@@ -535,6 +536,34 @@ def test_a_database_that_is_down_gives_not_recorded_and_the_next_call_works(
     outage["down"] = False
     assert assess(services, code).created
     assert count(sessions, models.Assessment) == 1
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_sqlite_locked_past_the_busy_timeout_gives_not_recorded_on_a_kept_case(
+    services: Services,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    database: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The record on a kept case runs on the driver's connection (bot.db.driver_sql): SQLite's
+    "database is locked" still reaches the caller as "not recorded", and nothing is stored."""
+    code = new_case(services, clock)
+    assess(services, code)  # the case and the nurse's role kept: the next record reads nothing
+    monkeypatch.setattr("bot.db.engine.SQLITE_BUSY_TIMEOUT_MS", 50)
+    database.dispose()  # the connections made from here on wait 50 ms, not 5 s
+    holder = sqlite3.connect(database.url.database or "", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds SQLite's one write lock
+    try:
+        clock.advance(hours=1)
+        with pytest.raises(NotRecorded):
+            assess(services, code)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert count(sessions, models.Assessment) == 1
+    assert assess(services, code).created  # the lock released: records go in again
+    assert count(sessions, models.Assessment) == 2
 
 
 def _restart_server_side(database: Engine) -> None:
