@@ -99,7 +99,13 @@ def _serve(kind: str, database_url: str, api_url: str, ready: Any) -> None:
 
     from pydantic import SecretStr
 
-    from bot.app import create_app, http_server, make_web_client, start_poster
+    from bot.app import (
+        DISPATCH_THREADS,
+        create_app,
+        http_server,
+        make_web_client,
+        start_poster,
+    )
     from bot.clock import SystemClock
     from bot.db.engine import make_engine, session_factory
     from bot.metrics import Metrics
@@ -136,7 +142,10 @@ def _serve(kind: str, database_url: str, api_url: str, ready: Any) -> None:
         app = create_app(settings, services, web_client=client, metrics=metrics, poster=poster)
     else:
         app = _bare_app(client)
-    server = http_server(app, services, metrics, host="127.0.0.1", port=0)
+    # The floor does no database work: it keeps bolt's own best concurrency whatever the
+    # database, not the one request at a time the bot takes on SQLite (bot.app.dispatch_threads).
+    threads = DISPATCH_THREADS if kind == "bare" else None
+    server = http_server(app, services, metrics, host="127.0.0.1", port=0, threads=threads)
     sock = socket.socket(
         socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
     )  # see tests/slack/server.py

@@ -231,8 +231,11 @@ def dispatch_threads(services: Services) -> int:
     return SQLITE_DISPATCH_THREADS if services.embedded_database else DISPATCH_THREADS
 
 
-def asgi_app(app: App, services: Services, metrics: Metrics) -> Starlette:
-    """The ASGI application: Slack requests through bolt, health and metrics."""
+def asgi_app(
+    app: App, services: Services, metrics: Metrics, *, threads: int | None = None
+) -> Starlette:
+    """The ASGI application: Slack requests through bolt, health and metrics; ``threads``
+    Slack requests in bolt at once (default: :func:`dispatch_threads` for ``services``)."""
     from anyio import CapacityLimiter, to_thread
     from slack_bolt import BoltRequest
     from starlette.applications import Starlette
@@ -241,7 +244,7 @@ def asgi_app(app: App, services: Services, metrics: Metrics) -> Starlette:
     from starlette.responses import PlainTextResponse, Response
     from starlette.routing import Route
 
-    limiter = CapacityLimiter(dispatch_threads(services))
+    limiter = CapacityLimiter(threads or dispatch_threads(services))
 
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
@@ -282,15 +285,23 @@ def asgi_app(app: App, services: Services, metrics: Metrics) -> Starlette:
     )
 
 
-def http_server(app: App, services: Services, metrics: Metrics, *, host: str, port: int) -> Server:
+def http_server(
+    app: App,
+    services: Services,
+    metrics: Metrics,
+    *,
+    host: str,
+    port: int,
+    threads: int | None = None,
+) -> Server:
     """A uvicorn server for :func:`bot.app.asgi_app` (``server.run()`` blocks; tests run it in a
-    thread)."""
+    thread). ``threads``: as :func:`asgi_app`."""
     import uvicorn
 
     take_short_interpreter_turns()
     freeze_startup_objects()
     config = uvicorn.Config(
-        asgi_app(app, services, metrics),
+        asgi_app(app, services, metrics, threads=threads),
         host=host,
         port=port,
         lifespan="off",
