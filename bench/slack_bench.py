@@ -105,6 +105,7 @@ def _serve(kind: str, database_url: str, api_url: str, ready: Any) -> None:
         http_server,
         make_web_client,
         start_poster,
+        start_wal_checkpoints,
     )
     from bot.clock import SystemClock
     from bot.db.engine import make_engine, session_factory
@@ -136,6 +137,7 @@ def _serve(kind: str, database_url: str, api_url: str, ready: Any) -> None:
     metrics = Metrics()
     client = make_web_client(settings)
     poster = None
+    checkpoints = start_wal_checkpoints(services) if kind == "bot" else None  # as serve
     if kind == "bot":
         # As toxbot serve runs it: thread replies posted from a child process.
         poster = start_poster(settings, services, client=client, metrics=metrics)
@@ -158,6 +160,8 @@ def _serve(kind: str, database_url: str, api_url: str, ready: Any) -> None:
     finally:
         if poster is not None:
             poster.stop()
+        if checkpoints is not None:
+            checkpoints.stop()
 
 
 def _bare_app(client: Any) -> Any:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
     from uvicorn import Server
 
+    from bot.db.checkpoints import WalCheckpoints
     from bot.metrics import Metrics
     from handlers.delivery import Poster
     from reminders.runtime import RunningReminders
@@ -364,6 +365,17 @@ def run_socket_mode(app: App, app_token: str) -> None:
     take_short_interpreter_turns()
     freeze_startup_objects()
     SocketModeHandler(app, app_token, web_client=app.client).start()  # type: ignore[no-untyped-call]
+
+
+def start_wal_checkpoints(services: Services) -> WalCheckpoints | None:
+    """SQLite file: its WAL checkpointed from a thread of this process, not from a request's
+    commit (:mod:`bot.db.checkpoints`); None on any other database. :meth:`stop` it."""
+    from bot.db.checkpoints import WalCheckpoints, is_sqlite_file
+
+    engine = services.bind
+    if engine is None or not is_sqlite_file(engine):
+        return None
+    return WalCheckpoints(engine).start()
 
 
 def start_slack_reminders(

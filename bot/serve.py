@@ -48,10 +48,12 @@ def serve(settings: Settings) -> int:
         run_socket_mode,
         start_poster,
         start_slack_reminders,
+        start_wal_checkpoints,
     )
     from bot.metrics import Metrics
 
     services = build_services(settings)
+    checkpoints = start_wal_checkpoints(services)  # SQLite: no request's commit checkpoints
     metrics = Metrics()
     client = make_web_client(settings)
     # Thread replies go out from a child process: a post never holds up the next request.
@@ -74,6 +76,8 @@ def serve(settings: Settings) -> int:
         if reminders is not None:
             reminders.stop()
         poster.stop()
+        if checkpoints is not None:
+            checkpoints.stop()
 
 
 def exit_on_sigterm() -> None:

@@ -866,6 +866,11 @@ class Services:
             self._authorize(session, actor, action, code, self._clock.now())
 
     @property
+    def bind(self) -> Engine | None:
+        """The engine the services' sessions use (None when bound to none)."""
+        return self._bind
+
+    @property
     def embedded_database(self) -> bool:
         """Whether the database is SQLite, in this process, where writes take turns."""
         return self._bind is not None and self._bind.dialect.name == "sqlite"
