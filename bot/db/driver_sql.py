@@ -12,7 +12,7 @@ text): the stored row is the same. The driver's errors are raised as SQLAlchemy'
 (a duplicate key is an ``IntegrityError``, a locked database an ``OperationalError``, as
 before), with the parameters left out of the message: they carry clinical text.
 
-Skipped with Core: its events (nothing of toxbot listens on SQLite) and its result objects.
+Skipped with Core: its execution events (toxbot listens to none on SQLite) and its results.
 """
 
 from __future__ import annotations
