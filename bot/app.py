@@ -218,25 +218,31 @@ EVENTS_PATH: Final = "/slack/events"
 # the interpreter lock, and on one case for its revision (measured with the reply posts in their
 # own process: 8 threads gave 104-152/s at 8 clients, 4 gave 256-264/s; 2 and 4 the same since).
 DISPATCH_THREADS: Final = 4
-# On SQLite, one at a time. SQLite takes one write at a time anyway, and its driver lets go of
-# the interpreter lock in every statement: with a second request thread grading meanwhile, the
-# writer waits for the lock back while it holds SQLite's, and the next writer sleeps in SQLite's
-# busy handler (measured at 8 clients: 438-443/s with 2 or 4 threads, 497-516/s with one, the
-# serving process's CPU 2.15 ms a request against 1.8). The cost: a slow request (a report over
-# a large programme) holds up the acknowledgements queued behind it.
-SQLITE_DISPATCH_THREADS: Final = 1
+# On SQLite, none: each request runs in bolt on the event loop's own thread, one at a time.
+# SQLite takes one write at a time anyway, and its driver lets go of the interpreter lock in
+# every statement, so any second thread takes the lock from the writer six times a record:
+# request threads grading meanwhile made the writer wait while it held SQLite's lock (2 or 4
+# threads: 438-443/s at 8 clients), and even one request thread traded the lock with the event
+# loop at each statement (527-560/s, the serving process's CPU 1.7 ms a request); in the loop,
+# 624-659/s at 1.45 ms. On PostgreSQL the threads overlap the round trips instead (in the
+# loop: 400/s). The cost: while a request runs, the loop answers nothing else, /healthz
+# included; a slow one (a report over a large programme: 16 ms for 100 cases of 50
+# assessments) holds up what arrived behind it.
+IN_THE_LOOP: Final = 0
 
 
 def dispatch_threads(services: Services) -> int:
-    """How many Slack requests run in bolt at once for ``services``' database."""
-    return SQLITE_DISPATCH_THREADS if services.embedded_database else DISPATCH_THREADS
+    """How many Slack requests run in bolt at once, each on a thread of its own, for
+    ``services``' database; :data:`IN_THE_LOOP` (SQLite): one at a time on the event loop's."""
+    return IN_THE_LOOP if services.embedded_database else DISPATCH_THREADS
 
 
 def asgi_app(
     app: App, services: Services, metrics: Metrics, *, threads: int | None = None
 ) -> Starlette:
     """The ASGI application: Slack requests through bolt, health and metrics; ``threads``
-    Slack requests in bolt at once (default: :func:`dispatch_threads` for ``services``)."""
+    Slack requests in bolt at once on threads of their own, or :data:`IN_THE_LOOP` (default:
+    :func:`dispatch_threads` for ``services``)."""
     from anyio import CapacityLimiter, to_thread
     from slack_bolt import BoltRequest
     from starlette.applications import Starlette
@@ -245,7 +251,8 @@ def asgi_app(
     from starlette.responses import PlainTextResponse, Response
     from starlette.routing import Route
 
-    limiter = CapacityLimiter(threads or dispatch_threads(services))
+    count = dispatch_threads(services) if threads is None else threads
+    limiter = CapacityLimiter(max(count, 1))
 
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
@@ -255,7 +262,10 @@ def asgi_app(
             query=str(request.url.query),
             headers={key: [value] for key, value in request.headers.items()},
         )
-        result = await to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter)
+        if count == IN_THE_LOOP:
+            result = app.dispatch(bolt_request)
+        else:
+            result = await to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter)
         metrics.count("requests", status=str(result.status))
         if result.status < 300:
             metrics.count("acks")

@@ -214,10 +214,10 @@ class _Collectable:
         self.cycle = cycle
 
 
-def test_requests_take_turns_in_bolt_on_sqlite_and_overlap_on_postgresql() -> None:
-    """SQLite writes one at a time and lets go of the interpreter lock in every statement: a
-    second request thread only makes the writer wait (bot.app.SQLITE_DISPATCH_THREADS)."""
-    from bot.app import DISPATCH_THREADS, dispatch_threads
+def test_requests_take_turns_in_the_loop_on_sqlite_and_overlap_on_postgresql() -> None:
+    """SQLite writes one at a time and lets go of the interpreter lock in every statement: any
+    second thread only makes the writer wait (bot.app.IN_THE_LOOP)."""
+    from bot.app import DISPATCH_THREADS, IN_THE_LOOP, dispatch_threads
 
     def threads_for(url: str) -> int:
         engine = make_engine(url)  # nothing connects: the dialect decides
@@ -226,5 +226,5 @@ def test_requests_take_turns_in_bolt_on_sqlite_and_overlap_on_postgresql() -> No
         )
         return dispatch_threads(services)
 
-    assert threads_for("sqlite://") == 1
+    assert threads_for("sqlite://") == IN_THE_LOOP == 0
     assert threads_for("postgresql+psycopg://toxbot@db:5432/toxbot") == DISPATCH_THREADS > 1
