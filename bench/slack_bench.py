@@ -18,7 +18,7 @@ signed as Slack signs them and sent over keep-alive loopback connections:
 
 On SQLite and on PostgreSQL (a throwaway database, as ``bench.database_bench`` makes it), each
 bot against a floor of its own, served as ``toxbot serve`` serves that database: requests one
-at a time in the event loop on SQLite, on four threads on PostgreSQL
+at a time in the event loop on SQLite, on two threads on PostgreSQL
 (``bot.app.dispatch_threads``). A floor served otherwise than its bot would measure the
 serving, not the bot's work: bolt alone in the loop acks about twice as fast as on threads,
 and a floor held to one thread acks a fifth slower. The server and client processes use every

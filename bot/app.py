@@ -214,10 +214,12 @@ def _post_threads() -> Executor:
 
 EVENTS_PATH: Final = "/slack/events"
 # Slack requests in bolt at once on PostgreSQL: within SQLAlchemy's default pool (5
-# connections), and enough to overlap PostgreSQL's round trips. More threads only contend for
-# the interpreter lock, and on one case for its revision (measured with the reply posts in their
-# own process: 8 threads gave 104-152/s at 8 clients, 4 gave 256-264/s; 2 and 4 the same since).
-DISPATCH_THREADS: Final = 4
+# connections), and enough to overlap PostgreSQL's round trips (a record waits about 0.6 ms for
+# its one statement and spends twice that in Python). More threads only contend for the
+# interpreter lock, and on one case for its revision (measured with the reply posts in their own
+# process: 8 threads gave 104-152/s at 8 clients, 4 gave 256-264/s; since, the median of three
+# runs at 8 clients: 2 threads 494-498/s, 3 threads 464-513/s, 4 threads 453-485/s).
+DISPATCH_THREADS: Final = 2
 # On SQLite, none: each request runs in bolt on the event loop's own thread, one at a time.
 # SQLite takes one write at a time anyway, and its driver lets go of the interpreter lock in
 # every statement, so any second thread takes the lock from the writer six times a record:

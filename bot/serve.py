@@ -8,7 +8,7 @@
   answers, else 503) and ``GET /metrics`` (Prometheus text format).
 
 bolt's listeners are synchronous (they talk to the database). On PostgreSQL each Slack
-request is dispatched on a worker thread (four at once) and the event loop keeps accepting
+request is dispatched on a worker thread (two at once) and the event loop keeps accepting
 requests meanwhile; on SQLite, where writes take turns, requests run one at a time on the
 event loop's own thread (``bot.app.dispatch_threads``).
 Slack is imported inside the functions here: ``import bot.serve`` loads nothing of it.
