@@ -230,7 +230,6 @@ def _append_event() -> Insert:
 
 
 _APPEND_EVENT: Final = _append_event()
-_LAST_HASH: Final = select(_EVENTS.c.hash).order_by(_EVENTS.c.id.desc()).limit(1)
 _LAST_HASH_BEFORE: Final = (
     select(_EVENTS.c.hash)
     .where(_EVENTS.c.id < bindparam("before"))
