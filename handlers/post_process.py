@@ -11,6 +11,12 @@ dedupe. Everything else a listener asks of the poster (forms, ephemeral notes, t
 its own jobs) stays in the process, on the thread executor: those are rare, or must be answered
 within the request's trigger window.
 
+A listener never waits on the child: before each write it asks Linux how much of the pipe is
+taken, and a job that would not fit (a child alive but no longer reading: stopped, or stuck) is
+posted from this process instead, counted as ``poster_pipe_full`` and logged once until the
+pipe drains. A blocked write would otherwise hold the listener's thread, and on SQLite the
+event loop itself, with every request behind it, until the child read again.
+
 The pipe is written by the listener's own thread, under a lock (a reply is larger than the
 writes the kernel keeps whole), not through a ``multiprocessing.Queue``: a queue hands each
 item to a feeder thread, and waking that thread, its lock and its write cost the serving
@@ -33,8 +39,10 @@ SQLite database keeps its posts in the process (:func:`can_post_from_a_process`)
 
 from __future__ import annotations
 
+import array
 import contextlib
 import logging
+import mmap
 import multiprocessing
 import os
 import pickle
@@ -90,10 +98,48 @@ class _Child:
     writing: threading.Lock = field(default_factory=threading.Lock)  # one job on the pipe at once
 
     def send(self, job: object) -> None:
-        """Write ``job`` to the pipe (OSError when the child has closed its end)."""
+        """Write ``job`` to the pipe: :class:`PipeFull` when it would not fit, OSError when the
+        child has closed its end."""
         data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
         with self.writing:
+            room = pipe_room(self.jobs)
+            if room is not None and len(data) + _FRAME_BYTES > room:
+                raise PipeFull(len(data), room)
             self.jobs.send_bytes(data)
+
+
+class PipeFull(Exception):
+    """A job would not fit in the child's pipe: writing it would wait for the child to read."""
+
+    def __init__(self, size: int, room: int) -> None:
+        super().__init__(f"a job of {size} bytes does not fit in the {room} bytes left")
+
+
+# What Connection.send_bytes writes before the data: a 4-byte length, or 12 bytes when long.
+_FRAME_BYTES: Final = 12
+
+
+def pipe_room(pipe: Connection) -> int | None:
+    """Bytes that can surely be written to ``pipe`` now without waiting; None where the
+    platform cannot tell (then writes are not checked).
+
+    Linux counts a pipe's capacity in pages and tells how many bytes it holds, not how many
+    pages: a write that does not fit in what is left of the last page starts a new one, so a
+    page may hold as little as half a page of data. Half the capacity, less what is held, always
+    fits (a pipe widened to 1 MiB still holds some 70 thread replies: the child reads at once).
+    """
+    try:
+        import fcntl
+        import termios
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    get_size = getattr(fcntl, "F_GETPIPE_SZ", None)
+    if get_size is None:  # pragma: no cover - not Linux
+        return None
+    fd = pipe.fileno()
+    held = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, held)
+    return int(fcntl.fcntl(fd, get_size)) // 2 - held[0] - mmap.PAGESIZE
 
 
 class ProcessPoster(Poster):
@@ -115,6 +161,7 @@ class ProcessPoster(Poster):
         )
         self._child: _Child | None = None
         self._start_lock = threading.Lock()
+        self._pipe_was_full = False  # logged once per spell, not once per reply
 
     def start(self, timeout: float = START_TIMEOUT_S) -> ProcessPoster:
         """Start the child (and the thread that adds its counts to this process's metrics), and
@@ -176,9 +223,16 @@ class ProcessPoster(Poster):
         if child is not None:
             try:
                 child.send((method, arguments))
-                return
+            except PipeFull:
+                self._metrics.count("poster_pipe_full")
+                if not self._pipe_was_full:
+                    self._pipe_was_full = True
+                    log.warning("reply poster process is not reading; posting from this one")
             except OSError:  # it ended after the check: this one is posted here, the next restarts
                 pass
+            else:
+                self._pipe_was_full = False
+                return
         # Stopped, never started, or just ended: post from this process.
         getattr(super(), method)(**arguments)
 

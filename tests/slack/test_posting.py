@@ -3,6 +3,9 @@ and a new case's thread opened once however many replies arrive for it at once."
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -145,6 +148,45 @@ def test_a_child_that_died_is_started_again_on_the_next_post(
         poster.stop()
     assert metrics.value("poster_restarts") == 1
     assert len(roots(fake)) == 1  # the new child found the thread the first one opened
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs POSIX job control")
+def test_a_child_that_stops_reading_never_holds_up_a_listener(
+    fake: FakeSlack, tmp_path: Path
+) -> None:
+    """A stopped child's pipe fills; what would not fit is posted from the serving process, at
+    once, and what was in the pipe is posted when the child reads again."""
+    services, code, poster, metrics = served(fake, tmp_path)
+    (reply,) = replies(services, code, 1)
+    sends = 250  # a reply is about 2 KB pickled: more than the 1 MiB pipe holds at 250
+    try:
+        poster.to_case_thread(reply, key="slash:first", channel=WARD, user="U0CLIN0001")
+        fake.wait_for("chat.postMessage", 2)  # the thread root and the first reply
+        child = poster._child
+        assert child is not None
+        os.kill(child.process.pid, signal.SIGSTOP)
+        try:
+            sender = threading.Thread(
+                target=lambda: [
+                    poster.to_case_thread(reply, key=f"slash:{n}", channel=WARD, user="U0CLIN0001")
+                    for n in range(sends)
+                ],
+                daemon=True,
+            )
+            sender.start()
+            sender.join(30)
+            assert not sender.is_alive(), "a listener waited on a child that does not read"
+            assert metrics.value("poster_pipe_full") > 0
+            posted_here = metrics.value("poster_pipe_full")
+            fake.wait_for("chat.postMessage", 2 + posted_here)  # sent while the child is stopped
+        finally:
+            os.kill(child.process.pid, signal.SIGCONT)
+        fake.wait_for("chat.postMessage", 2 + sends, timeout=30)
+    finally:
+        poster.stop()
+    posts = fake.of("chat.postMessage")
+    assert len(posts) == 2 + sends  # each reply once: none lost, none twice
+    assert len(roots(fake)) == 1
 
 
 def test_only_a_database_a_child_can_open_is_posted_from_a_process() -> None:
