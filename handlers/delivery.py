@@ -197,7 +197,8 @@ class Poster:
         error code if opening it failed.
 
         One opening at a time: replies for a new case sent in quick succession would otherwise
-        each post a thread root before the first was claimed.
+        each post a thread root before the first was claimed. Across processes, the database
+        claim picks one root and a root that lost is deleted again.
         """
         with self._opening:
             thread = self._thread(code)
@@ -212,6 +213,10 @@ class Poster:
             if posted is None:
                 return thread, error
             thread = self._services.claim_case_thread(code, target, str(posted["ts"]))
+            if thread.ts != posted["ts"]:
+                # Another process (a replica, or the reply poster's child) claimed the thread
+                # first: this root would stay in the channel as an empty second thread.
+                self._call("chat.delete", channel=target, ts=str(posted["ts"]))
             self._remember(thread)
             return thread, None
 

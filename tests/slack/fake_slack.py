@@ -2,10 +2,10 @@
 
 Runs a threading HTTP server on ``127.0.0.1`` (a free port); point the bot's ``SLACK_API_URL``
 at :attr:`FakeSlack.url`. It answers ``auth.test``, ``chat.postMessage``, ``chat.update``,
-``chat.postEphemeral``, ``views.open``, ``views.publish`` and ``conversations.open``; anything
-else gets ``unknown_method``. Failures are switched on per method and served in order: a 429
-with ``Retry-After``, a 500, or an error code such as ``user_not_found`` (HTTP 200,
-``ok: false``), the way Slack reports each.
+``chat.delete``, ``chat.postEphemeral``, ``views.open``, ``views.publish`` and
+``conversations.open``; anything else gets ``unknown_method``. Failures are switched on per
+method and served in order: a 429 with ``Retry-After``, a 500, or an error code such as
+``user_not_found`` (HTTP 200, ``ok: false``), the way Slack reports each.
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def _ok(method: str, args: dict[str, Any], ts: str) -> dict[str, Any]:
         }
     if method == "chat.postMessage":
         return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"ts": ts}}
-    if method == "chat.update":
+    if method in {"chat.update", "chat.delete"}:
         return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
     if method == "chat.postEphemeral":
         return {"ok": True, "message_ts": ts}

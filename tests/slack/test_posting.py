@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,6 +21,7 @@ from bot.commands import run_line
 from bot.metrics import Metrics
 from bot.replies import Reply
 from bot.services.api import OPERATOR, Services
+from bot.services.threads import CaseThread
 from bot.settings import Settings
 from handlers.delivery import Poster
 from handlers.post_process import ProcessPoster, can_post_from_a_process
@@ -150,6 +152,58 @@ def test_a_child_that_died_is_started_again_on_the_next_post(
     assert len(roots(fake)) == 1  # the new child found the thread the first one opened
 
 
+class _ReadBeforeTheOtherClaimed:
+    """Services that find no thread for the case until they claim one: the reads another
+    process made just before this one claimed the thread."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._claimed = False
+
+    def case_thread(self, code: str) -> CaseThread:
+        if not self._claimed:
+            return CaseThread(code, None, None)
+        return self._services.case_thread(code)
+
+    def claim_case_thread(self, code: str, channel: str, ts: str) -> CaseThread:
+        self._claimed = True
+        return self._services.claim_case_thread(code, channel, ts)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._services, name)
+
+
+def test_a_thread_root_that_lost_the_claim_to_another_process_is_deleted(
+    database: Engine, fake: FakeSlack
+) -> None:
+    services, code = seeded_services(database, FakeClock())
+    settings = settings_for(fake, database.url.render_as_string(hide_password=False))
+    first, second = replies(services, code, 2)
+
+    def poster_on(services: Services) -> tuple[Poster, ThreadPoolExecutor]:
+        executor = ThreadPoolExecutor(1)
+        client = make_web_client(settings)
+        return Poster(client=client, services=services, executor=executor, metrics=Metrics()), (
+            executor
+        )
+
+    winner, winning = poster_on(services)
+    winner.to_case_thread(first, key="slash:1", channel=WARD, user="U0CLIN0001")
+    winning.shutdown(wait=True)
+    loser, losing = poster_on(cast(Services, _ReadBeforeTheOtherClaimed(services)))
+    loser.to_case_thread(second, key="slash:2", channel=WARD, user="U0CLIN0001")
+    losing.shutdown(wait=True)
+
+    thread = services.case_thread(code)
+    root_posts = [c for c in fake.of("chat.postMessage") if "thread_ts" not in c.args]
+    assert len(root_posts) == 2  # the loser posted a root before its claim lost
+    (deleted,) = fake.of("chat.delete")
+    assert deleted.args == {"channel": WARD, "ts": root_posts[1].answer["ts"]}
+    assert deleted.args["ts"] != thread.ts
+    in_thread = [c for c in fake.of("chat.postMessage") if "thread_ts" in c.args]
+    assert [c.args["thread_ts"] for c in in_thread] == [thread.ts, thread.ts]
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs POSIX job control")
 def test_a_child_that_stops_reading_never_holds_up_a_listener(
     fake: FakeSlack, tmp_path: Path
@@ -164,15 +218,16 @@ def test_a_child_that_stops_reading_never_holds_up_a_listener(
         fake.wait_for("chat.postMessage", 2)  # the thread root and the first reply
         child = poster._child
         assert child is not None
-        os.kill(child.process.pid, signal.SIGSTOP)
+        pid = child.process.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+
+        def send_all() -> None:
+            for n in range(sends):
+                poster.to_case_thread(reply, key=f"slash:{n}", channel=WARD, user="U0CLIN0001")
+
         try:
-            sender = threading.Thread(
-                target=lambda: [
-                    poster.to_case_thread(reply, key=f"slash:{n}", channel=WARD, user="U0CLIN0001")
-                    for n in range(sends)
-                ],
-                daemon=True,
-            )
+            sender = threading.Thread(target=send_all, daemon=True)
             sender.start()
             sender.join(30)
             assert not sender.is_alive(), "a listener waited on a child that does not read"
@@ -180,7 +235,7 @@ def test_a_child_that_stops_reading_never_holds_up_a_listener(
             posted_here = metrics.value("poster_pipe_full")
             fake.wait_for("chat.postMessage", 2 + posted_here)  # sent while the child is stopped
         finally:
-            os.kill(child.process.pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGCONT)
         fake.wait_for("chat.postMessage", 2 + sends, timeout=30)
     finally:
         poster.stop()
