@@ -370,13 +370,25 @@ def build_http(
     return http_server(app, services, metrics, host=host, port=port), metrics
 
 
-def run_socket_mode(app: App, app_token: str) -> None:
-    """Serve ``app`` over Socket Mode until stopped: no public URL needed."""
+def run_socket_mode(app: App, app_token: str, services: Services) -> None:
+    """Serve ``app`` over Socket Mode until stopped: no public URL needed.
+
+    As many requests at once as over HTTP (:func:`dispatch_threads`; one on SQLite), not
+    bolt's default of ten threads, which on SQLite would only queue for its write lock.
+    """
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     take_short_interpreter_turns()
     freeze_startup_objects()
-    SocketModeHandler(app, app_token, web_client=app.client).start()  # type: ignore[no-untyped-call]
+    SocketModeHandler(  # type: ignore[no-untyped-call]
+        app, app_token, web_client=app.client, concurrency=socket_mode_threads(services)
+    ).start()
+
+
+def socket_mode_threads(services: Services) -> int:
+    """Threads that handle Socket Mode requests for ``services``' database: one on SQLite
+    (Socket Mode has no event loop of its own to run them on), else :data:`DISPATCH_THREADS`."""
+    return max(dispatch_threads(services), 1)
 
 
 def start_wal_checkpoints(services: Services) -> WalCheckpoints | None:

@@ -67,7 +67,7 @@ def serve(settings: Settings) -> int:
     try:
         if settings.slack_app_token is not None:
             log.info("connecting to Slack over Socket Mode")
-            run_socket_mode(app, settings.slack_app_token.get_secret_value())
+            run_socket_mode(app, settings.slack_app_token.get_secret_value(), services)
             return EXIT_OK
         server = http_server(app, services, metrics, host="0.0.0.0", port=settings.toxbot_port)
         log.info("serving Slack requests on port %d at %s", settings.toxbot_port, EVENTS_PATH)

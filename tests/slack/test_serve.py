@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-from bot.app import create_app, http_server
+from bot.app import DISPATCH_THREADS, create_app, http_server, socket_mode_threads
 from bot.db.engine import make_engine
 from bot.metrics import Metrics
 from bot.protocol_files import load_protocol
@@ -21,7 +22,7 @@ from bot.serve import EXIT_CONFIG, serve
 from bot.services.api import Services
 from bot.settings import Settings
 from tests.integration.conftest import FakeClock
-from tests.slack.conftest import CLINICIAN, SlackBot, bot_settings
+from tests.slack.conftest import CLINICIAN, SlackBot, bot_settings, seeded_services
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.server import running
 from tests.slack.signing import SlackSender
@@ -111,11 +112,11 @@ def test_serve_uses_socket_mode_when_an_app_token_is_set(
 ) -> None:
     from slack_bolt.adapter import socket_mode
 
-    started: list[tuple[object, str]] = []
+    started: list[tuple[object, str, object]] = []
 
     class FakeHandler:
-        def __init__(self, app: object, app_token: str, **_: object) -> None:
-            started.append((app, app_token))
+        def __init__(self, app: object, app_token: str, **options: object) -> None:
+            started.append((app, app_token, options.get("concurrency")))
 
         def start(self) -> None:
             return None
@@ -130,9 +131,16 @@ def test_serve_uses_socket_mode_when_an_app_token_is_set(
     )
 
     assert serve(settings) == 0
-    ((app, token),) = started
+    ((app, token, concurrency),) = started
     assert token == "xapp-1-test"
     assert type(app).__name__ == "App"
+    assert concurrency == 1  # SQLite: one request at a time, as over HTTP
+
+
+def test_socket_mode_handles_as_many_requests_at_once_as_http(database: Engine) -> None:
+    services, _ = seeded_services(database, FakeClock())
+    expected = 1 if database.dialect.name == "sqlite" else DISPATCH_THREADS
+    assert socket_mode_threads(services) == expected
 
 
 def test_the_url_verification_challenge_is_answered(bot: SlackBot) -> None:
