@@ -12,10 +12,11 @@ its own jobs) stays in the process, on the thread executor: those are rare, or m
 within the request's trigger window.
 
 A listener never waits on the child: before each write it asks Linux how much of the pipe is
-taken, and a job that would not fit (a child alive but no longer reading: stopped, or stuck) is
-posted from this process instead, counted as ``poster_pipe_full`` and logged once until the
-pipe drains. A blocked write would otherwise hold the listener's thread, and on SQLite the
-event loop itself, with every request behind it, until the child read again.
+taken, and a job that might not fit (a child alive but no longer reading: stopped, or stuck) is
+posted from this process instead (ahead of what waits in the pipe), counted as
+``poster_pipe_full`` and logged once until the pipe drains. A blocked write would otherwise hold
+the listener's thread, and on SQLite the event loop itself, with every request behind it,
+until the child read again.
 
 The pipe is written by the listener's own thread, under a lock (a reply is larger than the
 writes the kernel keeps whole), not through a ``multiprocessing.Queue``: a queue hands each
