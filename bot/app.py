@@ -220,30 +220,29 @@ EVENTS_PATH: Final = "/slack/events"
 # process: 8 threads gave 104-152/s at 8 clients, 4 gave 256-264/s; since, the median of three
 # runs at 8 clients: 2 threads 494-498/s, 3 threads 464-513/s, 4 threads 453-485/s).
 DISPATCH_THREADS: Final = 2
-# On SQLite, none: each request runs in bolt on the event loop's own thread, one at a time.
-# SQLite takes one write at a time anyway, and its driver lets go of the interpreter lock in
-# every statement, so any second thread takes the lock from the writer six times a record:
-# request threads grading meanwhile made the writer wait while it held SQLite's lock (2 or 4
-# threads: 438-443/s at 8 clients), and even one request thread traded the lock with the event
-# loop at each statement (527-560/s, the serving process's CPU 1.7 ms a request); in the loop,
-# 624-659/s at 1.45 ms. On PostgreSQL the threads overlap the round trips instead (in the
-# loop: 400/s). The cost: while a request runs, the loop answers nothing else, /healthz
-# included; a slow one (a report over a large programme: 16 ms for 100 cases of 50
-# assessments) holds up what arrived behind it.
-IN_THE_LOOP: Final = 0
+# On SQLite, one: SQLite takes one write at a time, and its driver lets go of the interpreter
+# lock in every statement, so a second request thread takes the lock from the writer six times
+# a record and makes it wait while it holds SQLite's (2 or 4 threads: 438-443/s at 8 clients).
+# One thread, not the event loop's own: the loop then goes on accepting connections and
+# answering /healthz and /metrics while a request runs, or waits for SQLite's write lock (up to
+# its busy timeout, 5 s) behind another process. Run in the loop, the bot recorded more
+# (666-727/s against 558-589/s on one thread, measured at 8 clients) but nothing else was
+# answered meanwhile; on a thread, a request hands over to it and back (about 0.1 ms).
+SQLITE_DISPATCH_THREADS: Final = 1
 
 
 def dispatch_threads(services: Services) -> int:
     """How many Slack requests run in bolt at once, each on a thread of its own, for
-    ``services``' database; :data:`IN_THE_LOOP` (SQLite): one at a time on the event loop's."""
-    return IN_THE_LOOP if services.embedded_database else DISPATCH_THREADS
+    ``services``' database: :data:`SQLITE_DISPATCH_THREADS` on SQLite, else
+    :data:`DISPATCH_THREADS`. Never on the event loop's own thread."""
+    return SQLITE_DISPATCH_THREADS if services.embedded_database else DISPATCH_THREADS
 
 
 def asgi_app(
     app: App, services: Services, metrics: Metrics, *, threads: int | None = None
 ) -> Starlette:
     """The ASGI application: Slack requests through bolt, health and metrics; ``threads``
-    Slack requests in bolt at once on threads of their own, or :data:`IN_THE_LOOP` (default:
+    Slack requests in bolt at once, each on a thread of its own (default:
     :func:`dispatch_threads` for ``services``)."""
     from anyio import CapacityLimiter, to_thread
     from slack_bolt import BoltRequest
@@ -254,7 +253,9 @@ def asgi_app(
     from starlette.routing import Route
 
     count = dispatch_threads(services) if threads is None else threads
-    limiter = CapacityLimiter(max(count, 1))
+    if count < 1:
+        raise ValueError(f"threads must be at least 1, not {count}")
+    limiter = CapacityLimiter(count)
 
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
@@ -264,10 +265,7 @@ def asgi_app(
             query=str(request.url.query),
             headers={key: [value] for key, value in request.headers.items()},
         )
-        if count == IN_THE_LOOP:
-            result = app.dispatch(bolt_request)
-        else:
-            result = await to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter)
+        result = await to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter)
         metrics.count("requests", status=str(result.status))
         if result.status < 300:
             metrics.count("acks")
@@ -381,14 +379,8 @@ def run_socket_mode(app: App, app_token: str, services: Services) -> None:
     take_short_interpreter_turns()
     freeze_startup_objects()
     SocketModeHandler(  # type: ignore[no-untyped-call]
-        app, app_token, web_client=app.client, concurrency=socket_mode_threads(services)
+        app, app_token, web_client=app.client, concurrency=dispatch_threads(services)
     ).start()
-
-
-def socket_mode_threads(services: Services) -> int:
-    """Threads that handle Socket Mode requests for ``services``' database: one on SQLite
-    (Socket Mode has no event loop of its own to run them on), else :data:`DISPATCH_THREADS`."""
-    return max(dispatch_threads(services), 1)
 
 
 def start_wal_checkpoints(services: Services) -> WalCheckpoints | None:

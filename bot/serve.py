@@ -7,10 +7,10 @@
   verified by bolt against ``SLACK_SIGNING_SECRET``), ``GET /healthz`` (200 when the database
   answers, else 503) and ``GET /metrics`` (Prometheus text format).
 
-bolt's listeners are synchronous (they talk to the database). On PostgreSQL each Slack
-request is dispatched on a worker thread (two at once) and the event loop keeps accepting
-requests meanwhile; on SQLite, where writes take turns, requests run one at a time on the
-event loop's own thread (``bot.app.dispatch_threads``).
+bolt's listeners are synchronous (they talk to the database). Each Slack request is
+dispatched on a worker thread, two at once on PostgreSQL and one on SQLite, where writes take
+turns (``bot.app.dispatch_threads``); the event loop keeps accepting requests and answering
+``/healthz`` meanwhile.
 Slack is imported inside the functions here: ``import bot.serve`` loads nothing of it.
 """
 

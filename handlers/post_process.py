@@ -15,8 +15,8 @@ A listener never waits on the child: before each write it asks Linux how much of
 taken, and a job that might not fit (a child alive but no longer reading: stopped, or stuck) is
 posted from this process instead (ahead of what waits in the pipe), counted as
 ``poster_pipe_full`` and logged once until the pipe drains. A blocked write would otherwise hold
-the listener's thread, and on SQLite the event loop itself, with every request behind it,
-until the child read again.
+the listener's thread (on SQLite the only one, with every request behind it) until the child
+read again.
 
 The pipe is written by the listener's own thread, under a lock (a reply is larger than the
 writes the kernel keeps whole), not through a ``multiprocessing.Queue``: a queue hands each

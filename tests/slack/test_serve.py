@@ -4,28 +4,40 @@ from __future__ import annotations
 
 import gc
 import json
+import sqlite3
 import subprocess
 import sys
+import threading
+import time
 import weakref
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine
+from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from bot.app import DISPATCH_THREADS, create_app, http_server, socket_mode_threads
+from bot.app import create_app, http_server
 from bot.db.engine import make_engine
+from bot.db.migrate import upgrade
+from bot.db.models import Assessment
 from bot.metrics import Metrics
 from bot.protocol_files import load_protocol
 from bot.serve import EXIT_CONFIG, serve
 from bot.services.api import Services
 from bot.settings import Settings
 from tests.integration.conftest import FakeClock
-from tests.slack.conftest import CLINICIAN, SlackBot, bot_settings, seeded_services
+from tests.slack.conftest import (
+    CLINICIAN,
+    SECRET,
+    SlackBot,
+    bot_settings,
+    seeded_services,
+    serving,
+)
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.server import running
-from tests.slack.signing import SlackSender
+from tests.slack.signing import Response, SlackSender
 
 
 def test_healthz_answers_ok_while_the_database_answers(bot: SlackBot) -> None:
@@ -134,13 +146,7 @@ def test_serve_uses_socket_mode_when_an_app_token_is_set(
     ((app, token, concurrency),) = started
     assert token == "xapp-1-test"
     assert type(app).__name__ == "App"
-    assert concurrency == 1  # SQLite: one request at a time, as over HTTP
-
-
-def test_socket_mode_handles_as_many_requests_at_once_as_http(database: Engine) -> None:
-    services, _ = seeded_services(database, FakeClock())
-    expected = 1 if database.dialect.name == "sqlite" else DISPATCH_THREADS
-    assert socket_mode_threads(services) == expected
+    assert concurrency == 1  # SQLite: one request at a time, as over HTTP (dispatch_threads)
 
 
 def test_the_url_verification_challenge_is_answered(bot: SlackBot) -> None:
@@ -222,10 +228,10 @@ class _Collectable:
         self.cycle = cycle
 
 
-def test_requests_take_turns_in_the_loop_on_sqlite_and_overlap_on_postgresql() -> None:
-    """SQLite writes one at a time and lets go of the interpreter lock in every statement: any
-    second thread only makes the writer wait (bot.app.IN_THE_LOOP)."""
-    from bot.app import DISPATCH_THREADS, IN_THE_LOOP, dispatch_threads
+def test_requests_take_turns_on_sqlite_and_overlap_on_postgresql() -> None:
+    """SQLite writes one at a time and lets go of the interpreter lock in every statement: a
+    second thread only makes the writer wait (bot.app.SQLITE_DISPATCH_THREADS)."""
+    from bot.app import DISPATCH_THREADS, SQLITE_DISPATCH_THREADS, dispatch_threads
 
     def threads_for(url: str) -> int:
         engine = make_engine(url)  # nothing connects: the dialect decides
@@ -234,5 +240,53 @@ def test_requests_take_turns_in_the_loop_on_sqlite_and_overlap_on_postgresql() -
         )
         return dispatch_threads(services)
 
-    assert threads_for("sqlite://") == IN_THE_LOOP == 0
+    assert threads_for("sqlite://") == SQLITE_DISPATCH_THREADS == 1
     assert threads_for("postgresql+psycopg://toxbot@db:5432/toxbot") == DISPATCH_THREADS > 1
+
+
+def test_health_is_answered_while_a_sqlite_request_waits_for_the_write_lock(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """A request waiting for SQLite's write lock (held by another process) holds up only its
+    own thread: the event loop answers ``/healthz`` meanwhile, and the record lands once the
+    lock is let go."""
+    path = tmp_path / "toxbot.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    services, code = seeded_services(engine, FakeClock())
+    held_s = 1.5  # under SQLite's busy timeout: the request waits, then records
+    with serving(services, fake_slack) as (sender, _):
+        other_writer = sqlite3.connect(path, isolation_level=None)
+        other_writer.execute("BEGIN IMMEDIATE")  # another process's write transaction
+        answered: dict[str, tuple[float, Response]] = {}
+
+        def assess() -> None:
+            clinician = SlackSender("127.0.0.1", sender.port, SECRET)
+            answer = clinician.command(f"assess {code} temp=39 o2=ra ice=10", user=CLINICIAN)
+            answered["assess"] = (time.monotonic(), answer)
+            clinician.close()
+
+        waiting = threading.Thread(target=assess)
+        waiting.start()
+        time.sleep(0.3)  # the request is at SQLite's lock by now (it needs a few milliseconds)
+        asked = time.monotonic()
+        health = sender.get("/healthz")
+        health_s = time.monotonic() - asked
+        pending = "assess" not in answered
+        time.sleep(max(0.0, held_s - (time.monotonic() - asked)))
+        released = time.monotonic()
+        other_writer.execute("ROLLBACK")
+        waiting.join(10)
+        other_writer.close()
+
+    assert health.status == 200
+    assert health_s < 1.0
+    assert pending  # healthz was answered while the request still waited
+    at, answer = answered["assess"]
+    assert at >= released  # it waited for the lock...
+    assert answer.status == 200
+    assert b"CRS between grade 1 and 4" in answer.body  # ...and then recorded
+    with engine.connect() as connection:
+        stored = connection.execute(select(func.count()).select_from(Assessment)).scalar_one()
+    assert stored == 1
+    engine.dispose()
