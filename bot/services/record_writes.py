@@ -166,11 +166,11 @@ def _write_in_one_statement(
         **audit.part_parameters(audit.canonical_parts(values, ("object_id", "prev_hash"))),
     }
     try:
-        row = connection.exec_driver_sql(_ONE_STATEMENT, parameters).first()
+        row = run_on_driver(connection, _ONE_STATEMENT, parameters).fetchone()
     except DBAPIError as exc:
         audit.refuse_snapshot(exc)
         raise
-    return None if row is None else int(row.object_id)
+    return None if row is None else int(row[0])
 
 
 def _columns(table: Table, *, without: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -234,9 +234,10 @@ Nine parameters: ``case`` and ``revision`` the bump, ``member`` and ``role`` its
 (``assessment`` and ``event`` one record each, ``reminders`` an array), expanded by
 ``json_populate_record(set)``, with ``part_*`` the event's canonical JSON fragments. Rows as
 JSON rather than a parameter per column: one ``json.dumps`` instead of forty conversions in
-SQLAlchemy and psycopg, which cost more than the server's work. Executed as driver SQL: there
-is nothing for SQLAlchemy to compile or convert. It returns the assessment's id (the event's
-``object_id``), or no row when the case was not bumped.
+SQLAlchemy and psycopg, which cost more than the server's work. Run on the driver's connection
+(:func:`~bot.db.driver_sql.run_on_driver`): there is nothing for SQLAlchemy to compile or
+convert. It returns the assessment's id (the event's ``object_id``), or no row when the case
+was not bumped.
 """
 
 

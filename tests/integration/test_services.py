@@ -10,7 +10,7 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -786,9 +786,9 @@ def _statements_of_records(
     another process registered (the first reads it; the process keeps it after), then one on a
     case ``services`` registered (kept from the start).
 
-    On SQLite, as SQLite itself ran them (its driver's trace, values filled in, BEGIN and COMMIT
-    left out): the record path runs its statements on the driver's connection, past
-    SQLAlchemy's events."""
+    As the driver ran them (BEGIN and COMMIT left out), not as SQLAlchemy's events saw them: the
+    record path runs its statements on the driver's connection, past those events. On SQLite,
+    its driver's trace (values filled in); on PostgreSQL, every cursor's ``execute``."""
     other = Services(sessions=sessions, clock=clock, protocol=services.protocol)
     elsewhere = new_case(other, clock)
     here = new_case(services, clock)
@@ -802,30 +802,39 @@ def _statements_of_records(
         }:
             records[-1].append(" ".join(statement.split()))
 
-    def counted(*args: Any) -> None:
-        seen(args[2])
-
     def traced(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.set_trace_callback(seen)
+        if database.dialect.name == "sqlite":
+            dbapi_connection.set_trace_callback(seen)
+        else:
+            dbapi_connection.cursor_factory = _cursor_telling(seen)
 
-    sqlite = database.dialect.name == "sqlite"
-    if sqlite:
-        database.dispose()  # the connections made from here on are traced
-        event.listen(database, "connect", traced)
-    else:
-        event.listen(database, "before_cursor_execute", counted)
+    database.dispose()  # the connections made from here on are traced
+    event.listen(database, "connect", traced)
     try:
         for code in (elsewhere, elsewhere, here):
             records.append([])
             clock.advance(hours=1)
             assess(services, code)
     finally:
-        if sqlite:
-            event.remove(database, "connect", traced)
-            database.dispose()
-        else:
-            event.remove(database, "before_cursor_execute", counted)
+        event.remove(database, "connect", traced)
+        database.dispose()
     return records
+
+
+def _cursor_telling(seen: Callable[[str], None]) -> type[Any]:
+    """A psycopg cursor class that passes each statement it executes to ``seen``."""
+    import psycopg
+
+    class Telling(psycopg.Cursor[Any]):
+        def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            seen(str(query))
+            return super().execute(query, *args, **kwargs)
+
+        def executemany(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            seen(str(query))
+            return super().executemany(query, *args, **kwargs)
+
+    return Telling
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
