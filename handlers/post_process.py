@@ -14,7 +14,7 @@ within the request's trigger window.
 A listener never waits on the child: before each write it asks Linux how much of the pipe is
 taken, and a job that might not fit (a child alive but no longer reading: stopped, or stuck) is
 posted from this process instead (ahead of what waits in the pipe), counted as
-``poster_pipe_full`` and logged once until the pipe drains. A blocked write would otherwise hold
+``poster_pipe_full`` and logged at most once a minute. A blocked write would otherwise hold
 the listener's thread (on SQLite the only one, with every request behind it) until the child
 read again.
 
@@ -49,6 +49,7 @@ import os
 import pickle
 import queue
 import threading
+import time
 from collections import Counter
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ START_TIMEOUT_S: Final = 60.0  # how long start() waits for a new child to be ab
 PARENT_CHECK_S: Final = 1.0  # how often an idle child checks that its parent still lives
 COUNTS_EVERY_S: Final = 0.5  # how often the child sends its counts
 PIPE_BYTES: Final = 1 << 20  # the job pipe's capacity, asked of Linux (its default cap)
+PIPE_FULL_LOG_EVERY_S: Final = 60.0  # a child behind is logged once a minute, counted always
 CHILD_NICENESS: Final = 10  # the child yields the CPU to the serving process when both want it
 _CONTEXT: Final = multiprocessing.get_context("spawn")  # never fork a process with threads
 
@@ -162,7 +164,7 @@ class ProcessPoster(Poster):
         )
         self._child: _Child | None = None
         self._start_lock = threading.Lock()
-        self._pipe_was_full = False  # logged once per spell, not once per reply
+        self._pipe_full_logged_at: float | None = None  # at most one warning a minute
 
     def start(self, timeout: float = START_TIMEOUT_S) -> ProcessPoster:
         """Start the child (and the thread that adds its counts to this process's metrics), and
@@ -226,13 +228,17 @@ class ProcessPoster(Poster):
                 child.send((method, arguments))
             except PipeFull:
                 self._metrics.count("poster_pipe_full")
-                if not self._pipe_was_full:
-                    self._pipe_was_full = True
-                    log.warning("reply poster process is not reading; posting from this one")
+                now = time.monotonic()
+                logged = self._pipe_full_logged_at
+                if logged is None or now - logged >= PIPE_FULL_LOG_EVERY_S:
+                    self._pipe_full_logged_at = now
+                    log.warning(
+                        "reply poster process is behind (its pipe is full); posting from this "
+                        "one (poster_pipe_full counts each)"
+                    )
             except OSError:  # it ended after the check: this one is posted here, the next restarts
                 pass
             else:
-                self._pipe_was_full = False
                 return
         # Stopped, never started, or just ended: post from this process.
         getattr(super(), method)(**arguments)
