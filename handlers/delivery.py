@@ -83,8 +83,11 @@ class Poster:
 
         ``channel`` is where the request came from: the case's thread is opened there when the
         case has neither a channel nor a thread yet; with no channel either, the user gets a DM.
+        The key is remembered now, not when the post runs: a replay arriving while the first
+        reply still waits to be sent posts nothing either.
         """
-        self._submit(lambda: self._post_case_thread(reply, key, channel, user))
+        if self._first_post(key):
+            self._post_later(reply, channel=channel, user=user)
 
     def in_thread(self, reply: Reply, *, channel: str, thread_ts: str, user: str) -> None:
         """Post ``reply`` in a message's thread, or ephemerally there if it is only for ``user``."""
@@ -159,10 +162,12 @@ class Poster:
 
         return self._executor.submit(run)
 
-    def _post_case_thread(self, reply: Reply, key: str, channel: str | None, user: str) -> None:
+    def _post_later(self, reply: Reply, *, channel: str | None, user: str) -> None:
+        """Post ``reply`` in its case's thread on the executor (its key already remembered)."""
+        self._submit(lambda: self._post_case_thread(reply, channel, user))
+
+    def _post_case_thread(self, reply: Reply, channel: str | None, user: str) -> None:
         code = reply.case_code
-        if not self._first_post(key):
-            return  # this request's reply is already in the thread (a replay)
         if code is None:
             self._tell(reply, channel=channel, user=user)
             return

@@ -204,7 +204,10 @@ class ProcessPoster(Poster):
     # The listener-facing calls that go to the child.
 
     def to_case_thread(self, reply: Reply, *, key: str, channel: str | None, user: str) -> None:
-        self._send("to_case_thread", reply=reply, key=key, channel=channel, user=user)
+        # Remembered here as well as in the child: the child forgets when it is restarted, and
+        # knows nothing of what this process posted for it while its pipe was full.
+        if self._first_post(key):
+            self._send("to_case_thread", reply=reply, key=key, channel=channel, user=user)
 
     def in_thread(self, reply: Reply, *, channel: str, thread_ts: str, user: str) -> None:
         self._send("in_thread", reply=reply, channel=channel, thread_ts=thread_ts, user=user)
@@ -240,8 +243,12 @@ class ProcessPoster(Poster):
                 pass
             else:
                 return
-        # Stopped, never started, or just ended: post from this process.
-        getattr(super(), method)(**arguments)
+        # Stopped, never started, just ended, or behind: post from this process.
+        if method == "to_case_thread":
+            reply, channel, user = arguments["reply"], arguments["channel"], arguments["user"]
+            self._post_later(reply, channel=channel, user=user)  # its key is remembered already
+        else:
+            getattr(super(), method)(**arguments)
 
     def _spawn(self) -> _Child:
         reads, jobs = _CONTEXT.Pipe(duplex=False)

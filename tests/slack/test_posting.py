@@ -209,8 +209,8 @@ def test_a_child_that_stops_reading_never_holds_up_a_listener(
     fake: FakeSlack, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A stopped child's pipe fills; what would not fit is posted from the serving process, at
-    once, and what was in the pipe is posted when the child reads again. Twice within a minute:
-    counted each time, logged once."""
+    once, and what was in the pipe is posted when the child reads again; a replay meanwhile
+    posts nothing. Twice within a minute: counted each time, logged once."""
     services, code, poster, metrics = served(fake, tmp_path)
     (reply,) = replies(services, code, 1)
     sends = 250  # a reply is about 2 KB pickled: more than the 1 MiB pipe holds at 250
@@ -238,6 +238,9 @@ def test_a_child_that_stops_reading_never_holds_up_a_listener(
                 assert not sender.is_alive(), "a listener waited on a child that does not read"
                 posted_here = metrics.value("poster_pipe_full") - full_before
                 assert posted_here > 0
+                # A replay while this process posts for the child: the child posted the first.
+                poster.to_case_thread(reply, key="slash:first", channel=WARD, user="U0CLIN0001")
+                assert metrics.value("poster_pipe_full") - full_before == posted_here
                 # sent while the child is stopped:
                 fake.wait_for("chat.postMessage", 2 + (spell - 1) * sends + posted_here)
             finally:
@@ -246,7 +249,7 @@ def test_a_child_that_stops_reading_never_holds_up_a_listener(
     finally:
         poster.stop()
     posts = fake.of("chat.postMessage")
-    assert len(posts) == 2 + 2 * sends  # each reply once: none lost, none twice
+    assert len(posts) == 2 + 2 * sends  # each reply once: none lost, none twice, no replay
     assert len(roots(fake)) == 1
     behind = [r for r in caplog.records if "reply poster process is behind" in r.getMessage()]
     assert len(behind) == 1
