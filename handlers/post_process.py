@@ -12,7 +12,7 @@ its own jobs) stays in the process, on the thread executor: those are rare, or m
 within the request's trigger window.
 
 A listener never waits on the child: before each write it asks Linux how much of the pipe is
-taken, and a job that might not fit (a child alive but no longer reading: stopped, or stuck) is
+taken, and a job that might not fit (a child that fell behind, or stopped reading) is
 posted from this process instead (ahead of what waits in the pipe), counted as
 ``poster_pipe_full`` and logged at most once a minute. A blocked write would otherwise hold
 the listener's thread (on SQLite the only one, with every request behind it) until the child
@@ -51,6 +51,7 @@ import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -207,14 +208,30 @@ class ProcessPoster(Poster):
         # Remembered here as well as in the child: the child forgets when it is restarted, and
         # knows nothing of what this process posted for it while its pipe was full.
         if self._first_post(key):
-            self._send("to_case_thread", reply=reply, key=key, channel=channel, user=user)
+            self._send(
+                ("to_case_thread", {"reply": reply, "key": key, "channel": channel, "user": user}),
+                here=lambda: self._post_later(reply, channel=channel, user=user),
+            )
 
     def in_thread(self, reply: Reply, *, channel: str, thread_ts: str, user: str) -> None:
-        self._send("in_thread", reply=reply, channel=channel, thread_ts=thread_ts, user=user)
+        arguments: dict[str, Any] = {
+            "reply": reply,
+            "channel": channel,
+            "thread_ts": thread_ts,
+            "user": user,
+        }
+        self._send(
+            ("in_thread", arguments),
+            here=lambda: super(ProcessPoster, self).in_thread(
+                reply, channel=channel, thread_ts=thread_ts, user=user
+            ),
+        )
 
     # ----------------------------------------------------------------------------------------
 
-    def _send(self, method: str, **arguments: Any) -> None:
+    def _send(self, job: tuple[str, dict[str, Any]], *, here: Callable[[], None]) -> None:
+        """Hand ``job`` (a Poster method's name and arguments) to the child; ``here`` posts it
+        from this process when the child cannot take it."""
         child = self._child
         if child is not None and not child.process.is_alive():
             with self._start_lock:
@@ -228,7 +245,7 @@ class ProcessPoster(Poster):
                 child = self._child
         if child is not None:
             try:
-                child.send((method, arguments))
+                child.send(job)
             except PipeFull:
                 self._metrics.count("poster_pipe_full")
                 now = time.monotonic()
@@ -243,12 +260,7 @@ class ProcessPoster(Poster):
                 pass
             else:
                 return
-        # Stopped, never started, just ended, or behind: post from this process.
-        if method == "to_case_thread":
-            reply, channel, user = arguments["reply"], arguments["channel"], arguments["user"]
-            self._post_later(reply, channel=channel, user=user)  # its key is remembered already
-        else:
-            getattr(super(), method)(**arguments)
+        here()  # stopped, never started, just ended, or behind: posted from this process
 
     def _spawn(self) -> _Child:
         reads, jobs = _CONTEXT.Pipe(duplex=False)
