@@ -57,9 +57,6 @@ class FakeSlack:
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _server: ThreadingHTTPServer | None = None
     connections: int = 0  # TCP connections accepted so far
-    # False (the bench): posts are answered without being read or kept, as Slack's servers
-    # would do that work on their own machines, not on the one being measured.
-    record: bool = True
     _open: list[socket.socket] = field(default_factory=list)
 
     @property
@@ -85,8 +82,7 @@ class FakeSlack:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode("utf-8")
                 method = self.path.rsplit("/", 1)[-1]
-                lean = not fake.record and method in _LEAN_METHODS
-                args = {} if lean else _arguments(raw, self.headers.get("Content-Type") or "")
+                args = _arguments(raw, self.headers.get("Content-Type") or "")
                 auth = self.headers.get("Authorization") or ""
                 status, headers, body = fake._answer(method, args, auth.removeprefix("Bearer "))
                 data = json.dumps(body).encode()
@@ -171,13 +167,9 @@ class FakeSlack:
             status, headers, body = (
                 _failed(failure) if failure else (200, {}, _ok(method, args, ts))
             )
-            if self.record:
-                self.calls.append(Call(method, args, time.monotonic(), token or None, body))
-                self._lock.notify_all()
+            self.calls.append(Call(method, args, time.monotonic(), token or None, body))
+            self._lock.notify_all()
         return status, headers, body
-
-
-_LEAN_METHODS: Final = frozenset({"chat.postMessage", "chat.postEphemeral"})
 
 
 def _failed(failure: _Failure) -> tuple[int, dict[str, str], dict[str, Any]]:
