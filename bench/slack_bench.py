@@ -12,9 +12,12 @@ signed as Slack signs them and sent over keep-alive loopback connections:
   back; and paced, one request every 20 ms as people send them, for the floor as for the bot:
   on this virtual machine an idle CPU is slow to wake, so a paced request costs even the floor
   about three times its back-to-back round trip, and the bot's paced figure is read against it;
-* throughput at 8 clients (8 client processes): requests per second, the median of three
+* throughput at 8 clients (8 client processes): requests per second, the median of five
   runs (one run on this virtual machine varies by a fifth), and the bot's share of the
-  floor's; every answer must be the grades, as at one client. Each client records on cases
+  floor's: both apps are served at once and each run of the bot is paired with a run of the
+  floor next to it, the share being the median of the pairs' (the machine's speed drifts
+  within a minute: a floor measured a minute before the bot would put that drift in the
+  share). Every answer must be the grades, as at one client. Each client records on cases
   of its own, as clinicians on different patients do; a last run puts two clients on each
   case, where writes to one case take turns.
 
@@ -54,14 +57,14 @@ SECRET: Final = "bench-signing-secret-0123456789ab"
 CLINICIAN: Final = "U0BENCH001"
 LINE: Final = "temp=39.4 pressors=1 o2=nc:3 ice=7 loc=alert signs=none"
 PER_CASE: Final = 50  # assessments per case before the next case (a course, not an ever-longer one)
-CASES: Final = 180
+CASES: Final = 260
 GRADES: Final = b"CRS grade"  # in every ack of a recorded assessment of LINE
 # Cases by phase: warm-up and latency 0-21, paced 40-44, throughput from 60 (a case for each
-# client's 50 requests; each run on cases of its own), the same two clients to a case from 160.
+# client's 50 requests; each run on cases of its own), the same two clients to a case from 220.
 PACED_FIRST_CASE: Final = 40
 THROUGHPUT_FIRST_CASE: Final = 60
-THROUGHPUT_RUNS: Final = 3  # the median is the figure: one run on this VM varies by a fifth
-SHARED_FIRST_CASE: Final = 160
+THROUGHPUT_RUNS: Final = 5  # the median is the figure: one run on this VM varies by a fifth
+SHARED_FIRST_CASE: Final = 220
 PACE_S: Final = 0.02  # the paced client: one request every 20 ms, as people send them (and slower)
 
 
@@ -352,20 +355,65 @@ class Measured:
     shared_per_s: float | None  # two clients to a case (the bot only: the floor has no cases)
 
 
-def measure(kind: str, database_url: str, sizes: Sizes) -> Measured:
-    """Latency at 1 client and throughput at :data:`CLIENTS`, for one app on one database."""
-    with _server(kind, database_url) as (port, codes):
-        expect = GRADES if kind == "bot" else b""
-        _round_trips(port, _requests(codes, sizes.warmup, offset=0), expect=expect)
-        prepared = _requests(codes, sizes.latency, offset=sizes.warmup)
-        times = _round_trips(port, prepared, expect=expect)
-        paced_count = max(1, sizes.latency // 4)
-        prepared = _requests(codes, paced_count, offset=PACED_FIRST_CASE * PER_CASE)
-        paced = _round_trips(port, prepared, pause=PACE_S, expect=expect)
-        runs = tuple(
-            _throughput(port, codes, sizes.per_client, run=run) for run in range(THROUGHPUT_RUNS)
+@dataclass(frozen=True, slots=True)
+class Paired:
+    """The floor's and the bot's figures, measured side by side; ``shares``: each throughput
+    run of the bot over the floor's run paired with it, in order (the median is the figure)."""
+
+    floor: Measured
+    bot: Measured
+    shares: tuple[float, ...]
+
+    @property
+    def share(self) -> float:
+        """The bot's throughput as a share of the floor's: the median of the paired runs'."""
+        return statistics.median(self.shares)
+
+
+def measure(database_url: str, sizes: Sizes) -> Paired:
+    """The floor and the bot on one database, both served at once: latency at 1 client and
+    throughput at :data:`CLIENTS`, each throughput run of the bot next to one of the floor.
+
+    Both servers stay up throughout (an idle one takes no CPU) and each throughput run of the
+    bot is paired with a run of the floor taken just before or just after it (alternately, so
+    neither always goes first): this machine's speed drifts by a fifth within a minute, and a
+    share of figures taken minutes apart would measure that drift as much as the bot.
+    """
+    with (
+        _server("bare", database_url) as (floor_port, _),
+        _server("bot", database_url) as (bot_port, codes),
+    ):
+        apps: tuple[tuple[str, int, list[str]], ...] = (
+            ("bare", floor_port, []),
+            ("bot", bot_port, codes),
         )
-        shared = _throughput(port, codes, sizes.per_client, per_case=2) if codes else None
+        latency = {kind: _latency(port, app_codes, sizes) for kind, port, app_codes in apps}
+        runs: dict[str, list[float]] = {"bare": [], "bot": []}
+        for run in range(THROUGHPUT_RUNS):
+            for kind, port, app_codes in apps if run % 2 == 0 else reversed(apps):
+                runs[kind].append(_throughput(port, app_codes, sizes.per_client, run=run))
+        shared = _throughput(bot_port, codes, sizes.per_client, per_case=2)
+    floor, bot = (
+        _measured(*latency[kind], tuple(runs[kind]), shared if kind == "bot" else None)
+        for kind in ("bare", "bot")
+    )
+    shares = tuple(b / f for b, f in zip(bot.per_s_runs, floor.per_s_runs, strict=True))
+    return Paired(floor=floor, bot=bot, shares=shares)
+
+
+def _latency(port: int, codes: list[str], sizes: Sizes) -> tuple[list[float], list[float]]:
+    """Round trips at 1 client, back to back and paced (seconds), after a warm-up."""
+    expect = GRADES if codes else b""
+    _round_trips(port, _requests(codes, sizes.warmup, offset=0), expect=expect)
+    times = _round_trips(port, _requests(codes, sizes.latency, offset=sizes.warmup), expect=expect)
+    paced_count = max(1, sizes.latency // 4)
+    prepared = _requests(codes, paced_count, offset=PACED_FIRST_CASE * PER_CASE)
+    return times, _round_trips(port, prepared, pause=PACE_S, expect=expect)
+
+
+def _measured(
+    times: list[float], paced: list[float], runs: tuple[float, ...], shared: float | None
+) -> Measured:
     ms = sorted(t * 1e3 for t in times)
     p99 = statistics.quantiles(ms, n=100, method="inclusive")[98] if len(ms) > 1 else ms[0]
     return Measured(
@@ -423,7 +471,7 @@ def _engines() -> list[tuple[str, Callable[[], AbstractContextManager[Engine]]]]
 
 
 def slack_rows(quick: bool) -> list[Row]:
-    """On each engine, the floor served as ``toxbot serve`` serves that engine, then the bot:
+    """On each engine, the floor served as ``toxbot serve`` serves that engine beside the bot:
     latency and throughput rows."""
     sizes = QUICK if quick else FULL
     rows: list[Row] = []
@@ -431,8 +479,7 @@ def slack_rows(quick: bool) -> list[Row]:
         try:
             with make() as engine:
                 url = _url(engine)
-                floor = measure("bare", url, sizes)
-                bot = measure("bot", url, sizes)
+                paired = measure(url, sizes)
                 service_ms = service_p50_ms(url, sizes.latency // 2)
         except Exception as exc:  # a figure missing says why, instead of ending the bench
             rows.append(
@@ -445,8 +492,8 @@ def slack_rows(quick: bool) -> list[Row]:
                 )
             )
             continue
+        floor, bot, share = paired.floor, paired.bot, paired.share
         rows.extend(_floor_rows(name, floor, sizes))
-        share = bot.per_s / floor.per_s
         rows.append(
             Row(
                 f"/tox assess over HTTP, 1 client, {name}",
@@ -478,8 +525,9 @@ def slack_rows(quick: bool) -> list[Row]:
         rows.append(
             Row(
                 f"  same, {CLIENTS} clients, {name}",
-                f"{bot.per_s:,.0f}/s = {share:.0%} of the bare app's {floor.per_s:,.0f}/s "
-                f"(a case each; runs {_runs(bot)})",
+                f"{bot.per_s:,.0f}/s (a case each; runs {_runs(bot)}): "
+                f"{share:.0%} of the bare app's, the median of its runs paired with the "
+                f"floor's ({', '.join(f'{s:.0%}' for s in paired.shares)})",
                 f">= {SHARE_TARGET:.0%} of bare",
                 share >= SHARE_TARGET,
                 share,

@@ -10,12 +10,12 @@ from bench.database_bench import sqlite_engine
 TINY = slack_bench.Sizes(warmup=2, latency=5, per_client=2)
 
 
-def test_the_floor_and_the_bot_are_measured_over_http() -> None:
+def test_the_floor_and_the_bot_are_measured_over_http_side_by_side() -> None:
     with sqlite_engine() as engine:
         url = slack_bench._url(engine)
-        floor = slack_bench.measure("bare", url, TINY)
-        bot = slack_bench.measure("bot", url, TINY)
+        paired = slack_bench.measure(url, TINY)
         service = slack_bench.service_p50_ms(url, 3)
+    floor, bot = paired.floor, paired.bot
 
     for measured in (floor, bot):
         assert 0 < measured.p50_ms <= measured.p99_ms
@@ -26,6 +26,10 @@ def test_the_floor_and_the_bot_are_measured_over_http() -> None:
     assert floor.shared_per_s is None
     assert bot.shared_per_s is not None
     assert bot.shared_per_s > 0
+    assert paired.shares == tuple(
+        b / f for b, f in zip(bot.per_s_runs, floor.per_s_runs, strict=True)
+    )
+    assert min(paired.shares) <= paired.share <= max(paired.shares)
 
 
 def _cases_of(offset: int, count: int) -> set[int]:
