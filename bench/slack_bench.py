@@ -45,7 +45,9 @@ from multiprocessing.synchronize import Barrier
 from typing import Any, Final
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
+from bench.cpu_use import CpuMeter, available, descendants, postgres_backends
 from bench.grading_bench import Row
 from bot.app import DISPATCH_THREADS, SQLITE_DISPATCH_THREADS
 
@@ -190,8 +192,19 @@ def _bare_app(client: Any) -> Any:
     return app
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """An app being served: its port, the cases it registered (the bot's), and the process ids
+    of its server and of its stand-in for Slack."""
+
+    port: int
+    codes: list[str]
+    server_pid: int
+    stand_in_pid: int
+
+
 @contextmanager
-def _server(kind: str, database_url: str) -> Iterator[tuple[int, list[str]]]:
+def _server(kind: str, database_url: str) -> Iterator[Served]:
     context = mp.get_context("spawn")
     ready = context.Queue()
     fake = context.Process(target=_fake_slack, args=(ready,), daemon=True)
@@ -205,7 +218,9 @@ def _server(kind: str, database_url: str) -> Iterator[tuple[int, list[str]]]:
         processes.append(server)
         port, codes = _ready(ready, server)
         _wait_listening(port)
-        yield port, codes
+        if server.pid is None or fake.pid is None:  # pragma: no cover - both have started
+            raise RuntimeError("a benchmark process has no id")
+        yield Served(port, codes, server.pid, fake.pid)
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -353,6 +368,7 @@ class Measured:
     per_s_runs: tuple[float, ...]  # every run, in order
     paced_p50_ms: float  # one request every PACE_S: no background post of the last still running
     shared_per_s: float | None  # two clients to a case (the bot only: the floor has no cases)
+    cpu_ms: dict[str, float]  # CPU ms a request at CLIENTS, by part (cpu_use.CpuMeter), medians
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,25 +396,48 @@ def measure(database_url: str, sizes: Sizes) -> Paired:
     share of figures taken minutes apart would measure that drift as much as the bot.
     """
     with (
-        _server("bare", database_url) as (floor_port, _),
-        _server("bot", database_url) as (bot_port, codes),
+        _server("bare", database_url) as floor_app,
+        _server("bot", database_url) as bot_app,
     ):
-        apps: tuple[tuple[str, int, list[str]], ...] = (
-            ("bare", floor_port, []),
-            ("bot", bot_port, codes),
-        )
-        latency = {kind: _latency(port, app_codes, sizes) for kind, port, app_codes in apps}
+        apps = {"bare": floor_app, "bot": bot_app}
+        meters = {kind: _cpu_meter(app, database_url) for kind, app in apps.items()}
+        latency = {kind: _latency(app.port, app.codes, sizes) for kind, app in apps.items()}
         runs: dict[str, list[float]] = {"bare": [], "bot": []}
+        cpu: dict[str, list[dict[str, float]]] = {"bare": [], "bot": []}
+        requests = CLIENTS * sizes.per_client
         for run in range(THROUGHPUT_RUNS):
-            for kind, port, app_codes in apps if run % 2 == 0 else reversed(apps):
-                runs[kind].append(_throughput(port, app_codes, sizes.per_client, run=run))
-        shared = _throughput(bot_port, codes, sizes.per_client, per_case=2)
+            for kind in ("bare", "bot") if run % 2 == 0 else ("bot", "bare"):
+                app, meter = apps[kind], meters[kind]
+                meter.start()
+                runs[kind].append(_throughput(app.port, app.codes, sizes.per_client, run=run))
+                cpu[kind].append({part: s * 1e3 / requests for part, s in meter.spent().items()})
+        shared = _throughput(bot_app.port, bot_app.codes, sizes.per_client, per_case=2)
     floor, bot = (
-        _measured(*latency[kind], tuple(runs[kind]), shared if kind == "bot" else None)
+        _measured(
+            *latency[kind],
+            tuple(runs[kind]),
+            shared if kind == "bot" else None,
+            {part: statistics.median(run[part] for run in cpu[kind]) for part in cpu[kind][0]},
+        )
         for kind in ("bare", "bot")
     )
     shares = tuple(b / f for b, f in zip(bot.per_s_runs, floor.per_s_runs, strict=True))
     return Paired(floor=floor, bot=bot, shares=shares)
+
+
+def _cpu_meter(app: Served, database_url: str) -> CpuMeter:
+    """What to read the CPU of while ``app`` serves: its server, the processes the server
+    started (the bot's reply poster), PostgreSQL's backends on the database, the stand-in."""
+    parts: dict[str, Callable[[], list[int]]] = {
+        "serving": lambda: [app.server_pid],
+        "reply poster": lambda: descendants(app.server_pid),
+    }
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql" and url.database:
+        database = url.database
+        parts["PostgreSQL"] = lambda: postgres_backends(database)
+    parts["stand-in for Slack"] = lambda: [app.stand_in_pid]
+    return CpuMeter(parts)
 
 
 def _latency(port: int, codes: list[str], sizes: Sizes) -> tuple[list[float], list[float]]:
@@ -412,7 +451,11 @@ def _latency(port: int, codes: list[str], sizes: Sizes) -> tuple[list[float], li
 
 
 def _measured(
-    times: list[float], paced: list[float], runs: tuple[float, ...], shared: float | None
+    times: list[float],
+    paced: list[float],
+    runs: tuple[float, ...],
+    shared: float | None,
+    cpu_ms: dict[str, float],
 ) -> Measured:
     ms = sorted(t * 1e3 for t in times)
     p99 = statistics.quantiles(ms, n=100, method="inclusive")[98] if len(ms) > 1 else ms[0]
@@ -423,6 +466,7 @@ def _measured(
         per_s_runs=runs,
         paced_p50_ms=statistics.median(paced) * 1e3,
         shared_per_s=shared,
+        cpu_ms=cpu_ms,
     )
 
 
@@ -533,6 +577,7 @@ def slack_rows(quick: bool) -> list[Row]:
                 share,
             )
         )
+        rows.append(_cpu_row(name, floor, bot))
         if bot.shared_per_s is not None:
             rows.append(
                 Row(
@@ -545,6 +590,24 @@ def slack_rows(quick: bool) -> list[Row]:
                 )
             )
     return rows
+
+
+def _cpu_row(name: str, floor: Measured, bot: Measured) -> Row:
+    """Where a request's CPU went at :data:`CLIENTS` clients, the bot's against the floor's."""
+
+    def parts(measured: Measured) -> str:
+        return ", ".join(f"{part} {ms:.2f}" for part, ms in measured.cpu_ms.items() if ms > 0)
+
+    total_floor, total_bot = sum(floor.cpu_ms.values()), sum(bot.cpu_ms.values())
+    measured = (
+        f"bot {total_bot:.2f} ms ({parts(bot)}), floor {total_floor:.2f} ms ({parts(floor)}); "
+        "clients not counted"
+        if available()
+        else "not measured: no /proc to read processes' CPU from"
+    )
+    return Row(
+        f"  CPU a request, {CLIENTS} clients, {name}", measured, "(for context)", None, total_bot
+    )
 
 
 def _floor_rows(name: str, floor: Measured, sizes: Sizes) -> list[Row]:

@@ -30,6 +30,9 @@ def test_the_floor_and_the_bot_are_measured_over_http_side_by_side() -> None:
         b / f for b, f in zip(bot.per_s_runs, floor.per_s_runs, strict=True)
     )
     assert min(paired.shares) <= paired.share <= max(paired.shares)
+    assert set(floor.cpu_ms) == set(bot.cpu_ms) == {"serving", "reply poster", "stand-in for Slack"}
+    assert bot.cpu_ms["serving"] > 0  # on SQLite: no PostgreSQL backends to read
+    assert floor.cpu_ms["reply poster"] == 0  # the floor posts nothing
 
 
 def _cases_of(offset: int, count: int) -> set[int]:
