@@ -17,7 +17,8 @@ signed as Slack signs them and sent over keep-alive loopback connections:
   floor's: both apps are served at once and each run of the bot is paired with a run of the
   floor next to it, the share being the median of the pairs' (the machine's speed drifts
   within a minute: a floor measured a minute before the bot would put that drift in the
-  share). Every answer must be the grades, as at one client. Each client records on cases
+  share). The floor's clients send four times the requests, so a floor run lasts about as
+  long as the bot's beside it. Every answer must be the grades, as at one client. Each client records on cases
   of its own, as clinicians on different patients do; a last run puts two clients on each
   case, where writes to one case take turns.
 
@@ -66,6 +67,9 @@ GRADES: Final = b"CRS grade"  # in every ack of a recorded assessment of LINE
 PACED_FIRST_CASE: Final = 40
 THROUGHPUT_FIRST_CASE: Final = 60
 THROUGHPUT_RUNS: Final = 5  # the median is the figure: one run on this VM varies by a fifth
+# The floor acks about four times as fast as the bot records: with four times the requests, a
+# floor run spans about as much of the machine's drifting speed as the bot's run beside it.
+FLOOR_SPAN: Final = 4
 SHARED_FIRST_CASE: Final = 220
 PACE_S: Final = 0.02  # the paced client: one request every 20 ms, as people send them (and slower)
 
@@ -341,8 +345,11 @@ def _throughput(
     """Requests per second over :data:`CLIENTS` concurrent client processes, each writing to
     cases of its own (``per_case`` 1: clinicians on different patients) or two to a case.
     ``run`` (0, 1...: clients on a case each) takes cases no earlier run wrote to."""
-    first_case = run_first_case(per_client, run) if per_case == 1 else SHARED_FIRST_CASE
-    offsets = _client_offsets(per_client, first_case=first_case, per_case=per_case)
+    if codes:
+        first_case = run_first_case(per_client, run) if per_case == 1 else SHARED_FIRST_CASE
+        offsets = _client_offsets(per_client, first_case=first_case, per_case=per_case)
+    else:  # the floor: no cases to keep apart
+        offsets = [0] * CLIENTS
     context = mp.get_context("spawn")
     barrier, results = context.Barrier(CLIENTS), context.Queue()
     clients = [
@@ -404,12 +411,12 @@ def measure(database_url: str, sizes: Sizes) -> Paired:
         latency = {kind: _latency(app.port, app.codes, sizes) for kind, app in apps.items()}
         runs: dict[str, list[float]] = {"bare": [], "bot": []}
         cpu: dict[str, list[dict[str, float]]] = {"bare": [], "bot": []}
-        requests = CLIENTS * sizes.per_client
         for run in range(THROUGHPUT_RUNS):
             for kind in ("bare", "bot") if run % 2 == 0 else ("bot", "bare"):
-                app, meter = apps[kind], meters[kind]
+                app, meter, per_client = apps[kind], meters[kind], _per_client(kind, sizes)
                 meter.start()
-                runs[kind].append(_throughput(app.port, app.codes, sizes.per_client, run=run))
+                runs[kind].append(_throughput(app.port, app.codes, per_client, run=run))
+                requests = CLIENTS * per_client
                 cpu[kind].append({part: s * 1e3 / requests for part, s in meter.spent().items()})
         shared = _throughput(bot_app.port, bot_app.codes, sizes.per_client, per_case=2)
     floor, bot = (
@@ -423,6 +430,12 @@ def measure(database_url: str, sizes: Sizes) -> Paired:
     )
     shares = tuple(b / f for b, f in zip(bot.per_s_runs, floor.per_s_runs, strict=True))
     return Paired(floor=floor, bot=bot, shares=shares)
+
+
+def _per_client(kind: str, sizes: Sizes) -> int:
+    """Requests each client sends in a throughput run: the floor sends :data:`FLOOR_SPAN`
+    times the bot's, so that its run lasts about as long as the bot's it is paired with."""
+    return sizes.per_client * (FLOOR_SPAN if kind == "bare" else 1)
 
 
 def _cpu_meter(app: Served, database_url: str) -> CpuMeter:
@@ -631,7 +644,7 @@ def _floor_rows(name: str, floor: Measured, sizes: Sizes) -> list[Row]:
         ),
         Row(
             f"  same, {CLIENTS} clients, {name}",
-            f"{floor.per_s:,.0f}/s ({CLIENTS} x {sizes.per_client}; runs {_runs(floor)})",
+            f"{floor.per_s:,.0f}/s ({CLIENTS} x {_per_client('bare', sizes)}; runs {_runs(floor)})",
             "(the floor)",
             None,
             floor.per_s,
