@@ -18,9 +18,9 @@ signed as Slack signs them and sent over keep-alive loopback connections:
   floor next to it, the share being the median of the pairs' (the machine's speed drifts
   within a minute: a floor measured a minute before the bot would put that drift in the
   share). The floor's clients send four times the requests, so a floor run lasts about as
-  long as the bot's beside it. Every answer must be the grades, as at one client. Each client records on cases
-  of its own, as clinicians on different patients do; a last run puts two clients on each
-  case, where writes to one case take turns.
+  long as the bot's beside it. Every answer must be the grades, as at one client. Each
+  client records on cases of its own, as clinicians on different patients do; a last run
+  puts two clients on each case, where writes to one case take turns.
 
 On SQLite and on PostgreSQL (a throwaway database, as ``bench.database_bench`` makes it), each
 bot against a floor of its own, served as ``toxbot serve`` serves that database: requests on one
