@@ -289,6 +289,9 @@ def _assess(context: _Context, rest: str) -> CommandResult:
     if not code:
         raise InputError([_missing_case("assess CASE field=value ...")])
     if not fields.strip():
+        # A mistyped code, a closed case or a role that cannot record: said now, not after
+        # the form was filled in (Slack checks again as the form opens, as for a button).
+        context.services.check_allowed(context.actor, FormKind.ASSESSMENT.records, code)
         return CommandResult(
             ack=Reply(summary=f"Opening the assessment form for {code}.", case_code=code),
             form=FormRequest(FormKind.ASSESSMENT, code),

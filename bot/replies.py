@@ -44,6 +44,11 @@ class FormKind(StrEnum):
     ASSESSMENT = "assess.modal"
     DOSE = "dose.modal"
 
+    @property
+    def records(self) -> str:
+        """The action a submission of this form records, whose role opening it needs."""
+        return "assessment.record" if self is FormKind.ASSESSMENT else "dose.record"
+
 
 @dataclass(frozen=True, slots=True)
 class Button:

@@ -34,7 +34,6 @@ from handlers.forms import assessment_form, dose_form
 log = logging.getLogger("toxbot.slack")
 
 # The permission a form needs before it opens: a forwarded button is checked for whoever presses.
-FORM_ACTIONS: Final = {FormKind.ASSESSMENT: "assessment.record", FormKind.DOSE: "dose.record"}
 MODAL_TITLE: Final = "toxbot"
 FORMS_REMEMBERED: Final = 1000  # open forms (and case threads) remembered in memory
 POSTS_REMEMBERED: Final = 20_000  # request keys whose reply was posted (replays post nothing)
@@ -111,7 +110,7 @@ class Poster:
         the error handler to explain); ``views.open`` runs on the executor within the trigger's
         three seconds. ``channel`` (where the form was asked for) is remembered for the view.
         """
-        self._services.check_allowed(actor, FORM_ACTIONS[form.kind], form.case_code)
+        self._services.check_allowed(actor, form.kind.records, form.case_code)
         build = assessment_form if form.kind is FormKind.ASSESSMENT else dose_form
         view = build(form.case_code)
 

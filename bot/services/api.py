@@ -27,7 +27,7 @@ from bot.db import models
 from bot.services import cases as case_store
 from bot.services import queries
 from bot.services.audit import record_audit
-from bot.services.errors import NotRecorded
+from bot.services.errors import CaseClosed, NotRecorded
 from bot.services.history import assessment_inputs, load_history, patient_of
 from bot.services.members import Denied, Role, check_role, role_of, set_role
 from bot.services.record_reads import read_for_record
@@ -858,12 +858,20 @@ class Services:
             return purge_deliveries(session, self._clock.now())
 
     def check_allowed(self, actor: Actor, action: str, code: str | None = None) -> None:
-        """Raise :class:`Denied` (audited) unless the actor's role allows ``action``.
+        """Raise :class:`Denied` (audited) unless the actor's role allows ``action``, then,
+        when ``code`` names a case, :class:`CaseNotFound` or :class:`CaseClosed` unless it is
+        there and active.
 
-        For a form about to open: a forwarded button is checked against whoever pressed it.
+        For a form about to open: a forwarded button is checked against whoever pressed it, and
+        a form for a mistyped code or a closed case is refused before anyone fills it in (its
+        submission would store nothing).
         """
         with self._transaction() as session:
             self._authorize(session, actor, action, code, self._clock.now())
+            if code is not None:
+                case = case_store.get_case(session, code)
+                if case.status != "active":
+                    raise CaseClosed(case.code)
 
     @property
     def bind(self) -> Engine | None:

@@ -78,6 +78,15 @@ def test_a_form_request_prints_how_to_type_it_instead(tmp_path: Path, env: dict[
     assert f"here, type: assess {LABEL} field=value" in run.stdout
 
 
+def test_a_form_request_for_a_code_that_names_no_case_says_so(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    run = toxbot("console", stdin="assess CT-NOPE\n", cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "No case CT-NOPE" in run.stdout
+    assert "here, type" not in run.stdout
+
+
 def test_console_as_a_member_is_role_checked(tmp_path: Path, env: dict[str, str]) -> None:
     run = toxbot("console", "--as", "U0NOBODY", stdin="report\ndue\n", cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr

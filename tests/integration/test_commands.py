@@ -229,6 +229,22 @@ def test_assess_without_fields_asks_for_the_form(
     assert rows(sessions) == before
 
 
+def test_no_form_is_asked_for_a_case_that_is_not_there_or_closed_or_by_a_stranger(
+    services: Services, sessions: sessionmaker[Session]
+) -> None:
+    missing = tox(services, "assess CT-ZZZZ", NURSE)
+    assert missing.form is None
+    assert_error(missing.ack, "No case CT-ZZZZ")
+    code = registered(services)
+    stranger = tox(services, f"assess {code}", Actor("U0STRANGER", "slash"))
+    assert stranger.form is None
+    assert_error(stranger.ack, "Not allowed")
+    tox(services, f"close {code} outcome=recovered", CLINICIAN)
+    closed = tox(services, f"assess {code}", NURSE)
+    assert closed.form is None
+    assert_error(closed.ack, f"Case {code} is closed")
+
+
 def test_a_bad_assessment_names_each_field_and_stores_nothing(
     services: Services, sessions: sessionmaker[Session]
 ) -> None:

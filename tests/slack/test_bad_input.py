@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.db import models
-from tests.slack.blockkit import assert_valid_message
+from tests.slack.blockkit import assert_valid_message, assert_valid_view
 from tests.slack.conftest import CLINICIAN, SlackBot
 from tests.slack.payloads import sent_payload
 
@@ -75,6 +75,14 @@ def test_markup_in_a_note_is_never_sent_back_as_a_mention_or_formatting(
             assert "*bold*" not in json.dumps(block)
 
 
+def test_a_mention_for_a_case_code_opens_no_form_and_is_not_echoed_live(bot: SlackBot) -> None:
+    answer = _error(bot, "assess at=<!channel>summary")  # found by the property test below
+
+    assert "No case" in answer
+    assert not LIVE_MARKUP.search(answer)  # the code is echoed upper-cased, and escaped
+    assert bot.fake.of("views.open") == []
+
+
 def test_a_mention_in_an_unknown_verb_is_not_echoed_live(bot: SlackBot) -> None:
     answer = _error(bot, "<!channel> everyone")
 
@@ -130,6 +138,9 @@ def test_no_command_text_makes_the_server_fail(bot: SlackBot, line: str) -> None
     response = bot.sender.command(line, user=CLINICIAN)
 
     assert response.status == 200, (line, response.body[:200])
+    if not response.body:  # "assess CASE" alone, on a case that is there: its form opened
+        assert_valid_view(bot.fake.wait_for("views.open")[-1].args["view"])
+        return
     body = response.json()
     assert body["response_type"] == "ephemeral"
     assert_valid_message(body)

@@ -135,6 +135,20 @@ def test_a_forwarded_button_is_checked_against_whoever_presses_it(bot: SlackBot)
     assert bot.denials("dose.record") == 1
 
 
+def test_the_reassess_button_of_a_closed_case_says_so_instead_of_opening_a_form(
+    bot: SlackBot,
+) -> None:
+    bot.services.close_case(_operator(), bot.code, outcome="recovered")
+
+    response = interact(bot.sender, button_press("assess.open", bot.code, user=CLINICIAN))
+
+    assert response.status == 200
+    (note,) = bot.fake.wait_for("chat.postEphemeral")
+    assert note.args["user"] == CLINICIAN
+    assert f"Case {bot.code} is closed" in note.args["text"]
+    assert bot.fake.of("views.open") == []
+
+
 def _operator() -> Any:
     from bot.services.api import OPERATOR
 

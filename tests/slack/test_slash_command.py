@@ -85,6 +85,25 @@ def test_assess_without_fields_opens_the_assessment_form(bot: SlackBot) -> None:
     assert bot.rows(models.Assessment) == 0
 
 
+def test_no_form_opens_for_a_case_code_that_names_no_case(bot: SlackBot) -> None:
+    ack = _ack(bot.sender.command("assess CT-NOPE", user=CLINICIAN))
+
+    assert "No case CT-NOPE" in ack["text"]
+    assert bot.fake.of("views.open") == []
+    assert bot.rows(models.Assessment) == 0
+
+
+def test_no_form_opens_for_a_closed_case(bot: SlackBot) -> None:
+    from bot.services.api import OPERATOR
+
+    bot.services.close_case(OPERATOR, bot.code, outcome="recovered")
+
+    ack = _ack(bot.sender.command(f"assess {bot.code}", user=CLINICIAN))
+
+    assert f"Case {bot.code} is closed" in ack["text"]
+    assert bot.fake.of("views.open") == []
+
+
 def test_help_answers_ephemerally(bot: SlackBot) -> None:
     ack = _ack(bot.sender.command("help", user=STRANGER))
 
