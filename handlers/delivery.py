@@ -33,7 +33,6 @@ from handlers.forms import assessment_form, dose_form
 
 log = logging.getLogger("toxbot.slack")
 
-# The permission a form needs before it opens: a forwarded button is checked for whoever presses.
 MODAL_TITLE: Final = "toxbot"
 FORMS_REMEMBERED: Final = 1000  # open forms (and case threads) remembered in memory
 POSTS_REMEMBERED: Final = 20_000  # request keys whose reply was posted (replays post nothing)
@@ -104,11 +103,14 @@ class Poster:
     def open_form(
         self, actor: Actor, form: FormRequest, *, trigger_id: str, channel: str | None
     ) -> None:
-        """Open the form for ``form`` once the actor's role allows what it records.
+        """Open the form for ``form`` once the actor's role allows what it records and its
+        case is there and active.
 
-        The role check runs now (it raises :class:`~bot.services.members.Denied`, audited, for
-        the error handler to explain); ``views.open`` runs on the executor within the trigger's
-        three seconds. ``channel`` (where the form was asked for) is remembered for the view.
+        Both are checked now (:meth:`~bot.services.api.Services.check_allowed` raises
+        ``Denied``, audited, ``CaseNotFound`` or ``CaseClosed``, for the error handler to
+        explain; a forwarded button is checked for whoever pressed it); ``views.open`` runs on
+        the executor within the trigger's three seconds. ``channel`` (where the form was asked
+        for) is remembered for the view.
         """
         self._services.check_allowed(actor, form.kind.records, form.case_code)
         build = assessment_form if form.kind is FormKind.ASSESSMENT else dose_form
