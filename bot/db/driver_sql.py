@@ -14,19 +14,22 @@ before), with the parameters left out of the message: they carry clinical text.
 
 Skipped with Core: its execution events (toxbot listens to none) and its results. PostgreSQL's
 record, one statement in autocommit, runs here too (:func:`run_on_driver`): through
-``exec_driver_sql`` it spent some 40 us more of the serving process's CPU on each record.
+``exec_driver_sql`` it spent some 40 us more of the serving process's CPU on each record. Its
+connection comes from :func:`autocommit_connection`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 
 Processor = Callable[[Any], Any]
 
@@ -71,8 +74,51 @@ class DriverInsert:
         run_on_driver(connection, self.sql, [self.values(row) for row in rows], many=True)
 
 
+@dataclass(frozen=True, slots=True)
+class AutocommitConnection:
+    """A pooled connection in autocommit, for a write that is one statement
+    (:func:`autocommit_connection`): what :func:`run_on_driver` needs of a ``Connection``."""
+
+    connection: PoolProxiedConnection
+    dialect: Dialect
+
+
+@contextmanager
+def autocommit_connection(engine: Engine) -> Iterator[AutocommitConnection]:
+    """One of ``engine``'s pooled connections in autocommit for the block, then back in the
+    pool as it came (in a transaction when next used).
+
+    What ``engine.execution_options(isolation_level="AUTOCOMMIT").connect()`` gives, without
+    its work on every use: SQLAlchemy sets the isolation level through its characteristics
+    machinery at checkout and resets it at check-in, several psycopg calls each, around a
+    ``Connection`` object. Here the driver's own switch is flipped, once each way (no round
+    trip: the connection is idle). That was about 2 % of the serving process's instructions
+    on each PostgreSQL record (callgrind, ``app.dispatch`` of signed ``/tox assess``).
+
+    A connection that cannot be switched back (the server dropped it) is invalidated, not
+    returned to the pool. A driver error switching it on is raised as SQLAlchemy's.
+    """
+    dbapi = engine.dialect.loaded_dbapi
+    pooled = engine.raw_connection()
+    driver: Any = pooled.driver_connection
+    try:
+        try:
+            driver.autocommit = True
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(
+                "autocommit on", None, exc, dbapi.Error, dialect=engine.dialect
+            ) from exc
+        yield AutocommitConnection(pooled, engine.dialect)
+    finally:
+        try:
+            driver.autocommit = False
+        except dbapi.Error:
+            pooled.invalidate()
+        pooled.close()
+
+
 def run_on_driver(
-    connection: Connection,
+    connection: Connection | AutocommitConnection,
     sql: str,
     parameters: Sequence[Any] | Mapping[str, Any] = (),
     *,

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.db import models
+from bot.db.driver_sql import AutocommitConnection, autocommit_connection
 from bot.services import cases as case_store
 from bot.services import queries
 from bot.services.audit import record_audit
@@ -138,13 +139,6 @@ class Services:
         bind = sessions.kw.get("bind")
         self._bind: Engine | None = bind if isinstance(bind, Engine) else None
         self._postgresql = self._bind is not None and self._bind.dialect.name == "postgresql"
-        # PostgreSQL: connections in autocommit, for a write that is one statement and reads
-        # nothing first (a record on a kept copy).
-        self._autocommit: Engine | None = (
-            self._bind.execution_options(**_AUTOCOMMIT)
-            if self._bind is not None and self._postgresql
-            else None
-        )
         # Told the earliest due time of the reminders a record scheduled, once it committed:
         # the running reminder scheduler sets it so a reminder due soon is not left to a sweep.
         self.reminders_planned: Callable[[datetime], None] | None = None
@@ -368,7 +362,7 @@ class Services:
 
     def _write_assessment(
         self,
-        writer: Session | Connection,
+        writer: Session | Connection | AutocommitConnection,
         actor: Actor,
         role: str | None,
         case: case_store.LockedCase,
@@ -599,7 +593,7 @@ class Services:
             raise NotRecorded() from exc
 
     @contextmanager
-    def _write_connection(self) -> Iterator[Connection]:
+    def _write_connection(self) -> Iterator[Connection | AutocommitConnection]:
         """A connection for a record that reads nothing first (a kept copy); a database that
         cannot be reached becomes NotRecorded. PostgreSQL: in autocommit, for a write that is
         one statement. SQLite: in a transaction, committed when the block ends, that takes the
@@ -607,9 +601,9 @@ class Services:
         if self._bind is None:
             raise RuntimeError("these sessions are bound to no engine")
         try:
-            if self._autocommit is not None:
-                with self._autocommit.connect() as connection:
-                    yield connection
+            if self._postgresql:
+                with autocommit_connection(self._bind) as autocommit:
+                    yield autocommit
             else:
                 with self._bind.begin() as connection:
                     yield connection
@@ -951,7 +945,9 @@ class Services:
             return done
 
 
-def _connection_of(writer: Session | Connection) -> Connection:
+def _connection_of(writer: Session | Connection | AutocommitConnection) -> Connection:
+    if isinstance(writer, AutocommitConnection):
+        raise TypeError("an autocommit connection writes one statement: nothing to read on it")
     return writer if isinstance(writer, Connection) else writer.connection()
 
 

@@ -44,7 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from bot.db import models
-from bot.db.driver_sql import DriverInsert, converter, run_on_driver
+from bot.db.driver_sql import AutocommitConnection, DriverInsert, converter, run_on_driver
 from bot.services import audit
 from bot.services.cases import LockedCase
 from bot.services.reminder_plan import (
@@ -60,7 +60,7 @@ _NEXT_ID: Final = "nextval(pg_get_serial_sequence('assessment', 'id'))"
 
 
 def write_record(
-    writer: Session | Connection,
+    writer: Session | Connection | AutocommitConnection,
     *,
     assessment: Mapping[str, Any],
     event: Mapping[str, Any],
@@ -76,12 +76,15 @@ def write_record(
     (:func:`bot.services.reminder_plan.next_reminders`); the case's open reassessments are
     resolved first. ``case`` is what :func:`bot.services.cases.case_for_record` gave (or a kept
     copy of it). ``writer`` is the transaction's session or connection; on PostgreSQL a
-    connection is in autocommit (the one statement is the transaction), on SQLite one has
-    bumped the case already (:func:`bump_kept_case`). ``member`` (PostgreSQL only): a member
-    whose role was not read in this transaction; the write happens only if they still hold
-    ``event["role"]``. None on PostgreSQL when the case was written to (or closed) since it
-    was read, or the member's role is not that one: nothing is stored.
+    connection is in autocommit (the one statement is the transaction;
+    :func:`bot.db.driver_sql.autocommit_connection`), on SQLite one has bumped the case
+    already (:func:`bump_kept_case`). ``member`` (PostgreSQL only): a member whose role was not
+    read in this transaction; the write happens only if they still hold ``event["role"]``.
+    None on PostgreSQL when the case was written to (or closed) since it was read, or the
+    member's role is not that one: nothing is stored.
     """
+    if isinstance(writer, AutocommitConnection):  # PostgreSQL's, from autocommit_connection
+        return _write_in_one_statement(writer, assessment, event, reminders, case, at, member)
     connection = writer if isinstance(writer, Connection) else writer.connection()
     if connection.dialect.name == "postgresql":
         return _write_in_one_statement(connection, assessment, event, reminders, case, at, member)
@@ -145,7 +148,7 @@ _BUMP_KEPT: Final = """
 
 
 def _write_in_one_statement(
-    connection: Connection,
+    connection: Connection | AutocommitConnection,
     assessment: Mapping[str, Any],
     event: Mapping[str, Any],
     reminders: list[dict[str, Any]],

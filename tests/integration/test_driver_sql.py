@@ -1,18 +1,21 @@
-"""Driver-SQL inserts store what Core's would (``bot.db.driver_sql``: SQLite's record path)."""
+"""Driver-SQL inserts store what Core's would (``bot.db.driver_sql``: SQLite's record path), and
+PostgreSQL's autocommit connection goes back to the pool as it came."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Engine, Table, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, Table, insert, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool
 
 from bot.db import models
-from bot.db.driver_sql import DriverInsert, converter
+from bot.db.driver_sql import DriverInsert, autocommit_connection, converter, run_on_driver
 from bot.db.engine import make_engine
 from bot.db.migrate import upgrade
 
@@ -112,3 +115,64 @@ def test_a_moment_is_converted_as_core_converts_it(sqlite: Engine) -> None:
     assert to_text(moment) == "2026-11-02 14:30:00.000000"
     with pytest.raises(ValueError, match="naive datetime"):
         to_text(datetime(2026, 11, 2, 9, 30))
+
+
+# --- PostgreSQL: the record's autocommit connection ------------------------------------------
+
+
+@pytest.fixture
+def postgres(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)  # one connection, reused
+    yield engine
+    engine.dispose()
+
+
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_a_statement_on_the_autocommit_connection_is_committed_by_itself(
+    postgres: Engine,
+) -> None:
+    table = f"probe_{uuid.uuid4().hex[:8]}"
+    outsider = make_engine(postgres.url.render_as_string(hide_password=False), poolclass=NullPool)
+    try:
+        with autocommit_connection(postgres) as connection:
+            run_on_driver(connection, f"CREATE TABLE {table} (n int)")
+            run_on_driver(connection, f"INSERT INTO {table} VALUES (1)")
+            with outsider.connect() as other:  # seen from outside before the block ends
+                assert other.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 1
+    finally:
+        with outsider.begin() as other:
+            other.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        outsider.dispose()
+
+
+def test_the_connection_goes_back_to_the_pool_out_of_autocommit(postgres: Engine) -> None:
+    with autocommit_connection(postgres) as connection:
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        assert driver.autocommit
+    with postgres.connect() as later:  # the same pooled connection, as sessions use it
+        assert later.connection.driver_connection is driver
+        assert driver.autocommit is False
+        later.execute(text("CREATE TEMP TABLE IF NOT EXISTS undone (n int)"))
+        later.commit()
+        later.execute(text("INSERT INTO undone VALUES (1)"))
+        later.rollback()  # in a transaction again: a rollback takes the insert back
+        assert later.execute(text("SELECT count(*) FROM undone")).scalar_one() == 0
+
+
+def test_a_connection_the_server_dropped_meanwhile_is_not_returned_to_the_pool(
+    postgres: Engine,
+) -> None:
+    first = _backend_pid(postgres)
+    outsider = make_engine(postgres.url.render_as_string(hide_password=False), poolclass=NullPool)
+    with autocommit_connection(postgres) as connection:
+        with outsider.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        with pytest.raises(OperationalError):
+            run_on_driver(connection, "SELECT 1")
+    outsider.dispose()
+    assert _backend_pid(postgres) != first  # a fresh connection, not the dead one
