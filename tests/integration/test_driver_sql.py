@@ -151,12 +151,11 @@ def test_a_statement_on_the_autocommit_connection_is_committed_by_itself(
 
 def test_the_connection_goes_back_to_the_pool_out_of_autocommit(postgres: Engine) -> None:
     with autocommit_connection(postgres) as connection:
-        driver = connection.connection.driver_connection
-        assert driver is not None
+        driver: Any = connection.connection.driver_connection  # psycopg's own connection
         assert driver.autocommit
     with postgres.connect() as later:  # the same pooled connection, as sessions use it
-        assert later.connection.driver_connection is driver
         assert driver.autocommit is False
+        assert later.connection.driver_connection is driver
         later.execute(text("CREATE TEMP TABLE IF NOT EXISTS undone (n int)"))
         later.commit()
         later.execute(text("INSERT INTO undone VALUES (1)"))
