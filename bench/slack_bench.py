@@ -376,6 +376,7 @@ class Measured:
     paced_p50_ms: float  # one request every PACE_S: no background post of the last still running
     shared_per_s: float | None  # two clients to a case (the bot only: the floor has no cases)
     cpu_ms: dict[str, float]  # CPU ms a request at CLIENTS, by part (cpu_use.CpuMeter), medians
+    serving_busy: float  # the share of one CPU the serving process used at CLIENTS: a median
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +426,10 @@ def measure(database_url: str, sizes: Sizes) -> Paired:
             tuple(runs[kind]),
             shared if kind == "bot" else None,
             {part: statistics.median(run[part] for run in cpu[kind]) for part in cpu[kind][0]},
+            statistics.median(
+                spent["serving"] * per_s / 1e3
+                for spent, per_s in zip(cpu[kind], runs[kind], strict=True)
+            ),
         )
         for kind in ("bare", "bot")
     )
@@ -469,6 +474,7 @@ def _measured(
     runs: tuple[float, ...],
     shared: float | None,
     cpu_ms: dict[str, float],
+    serving_busy: float,
 ) -> Measured:
     ms = sorted(t * 1e3 for t in times)
     p99 = statistics.quantiles(ms, n=100, method="inclusive")[98] if len(ms) > 1 else ms[0]
@@ -480,6 +486,7 @@ def _measured(
         paced_p50_ms=statistics.median(paced) * 1e3,
         shared_per_s=shared,
         cpu_ms=cpu_ms,
+        serving_busy=serving_busy,
     )
 
 
@@ -606,7 +613,9 @@ def slack_rows(quick: bool) -> list[Row]:
 
 
 def _cpu_row(name: str, floor: Measured, bot: Measured) -> Row:
-    """Where a request's CPU went at :data:`CLIENTS` clients, the bot's against the floor's."""
+    """Where a request's CPU went at :data:`CLIENTS` clients, the bot's against the floor's,
+    and how busy each serving process was: one process, whose interpreter runs one thread at a
+    time, so at most one CPU's worth, and what caps throughput when it is near that."""
 
     def parts(measured: Measured) -> str:
         return ", ".join(f"{part} {ms:.2f}" for part, ms in measured.cpu_ms.items() if ms > 0)
@@ -614,7 +623,8 @@ def _cpu_row(name: str, floor: Measured, bot: Measured) -> Row:
     total_floor, total_bot = sum(floor.cpu_ms.values()), sum(bot.cpu_ms.values())
     measured = (
         f"bot {total_bot:.2f} ms ({parts(bot)}), floor {total_floor:.2f} ms ({parts(floor)}); "
-        "clients not counted"
+        f"clients not counted; serving process busy {bot.serving_busy:.0%} of a CPU (floor "
+        f"{floor.serving_busy:.0%})"
         if available()
         else "not measured: no /proc to read processes' CPU from"
     )

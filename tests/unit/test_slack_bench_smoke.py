@@ -33,6 +33,10 @@ def test_the_floor_and_the_bot_are_measured_over_http_side_by_side() -> None:
     assert set(floor.cpu_ms) == set(bot.cpu_ms) == {"serving", "reply poster", "stand-in for Slack"}
     assert bot.cpu_ms["serving"] > 0  # on SQLite: no PostgreSQL backends to read
     assert floor.cpu_ms["reply poster"] == 0  # the floor posts nothing
+    # The serving process's CPU seconds per second of a run. Not bounded by 1 here: over runs
+    # this short, CPU read in the kernel's 10 ms ticks rounds it by more than the run lasts.
+    assert bot.serving_busy > 0
+    assert floor.serving_busy >= 0
 
 
 def _cases_of(offset: int, count: int) -> set[int]:
