@@ -253,7 +253,7 @@ def tocilizumab_ledger(
     if last_at is not None and last_at + timedelta(hours=rule.min_interval_h) > now:
         possible_from = last_at + timedelta(hours=rule.min_interval_h)
         why.append(
-            f"the last dose was {hours_between(last_at, now):.1f} h ago "
+            f"the last dose was {elapsed(last_at, now)} ago "
             f"(minimum {rule.min_interval_h:g} h apart)"
         )
     if day_limit:
@@ -271,6 +271,16 @@ def tocilizumab_ledger(
     )
 
 
+def elapsed(start: datetime, end: datetime) -> str:
+    """The time from ``start`` to ``end`` as a clinician reads it next to a dosing interval:
+    whole minutes under an hour ("0 min", "30 min"), else hours to one decimal ("8.5 h").
+    A dose recorded as just given read "0.0 h ago" before."""
+    hours = hours_between(start, end)
+    if hours < 1:
+        return f"{max(0, int(hours * 60))} min"
+    return f"{hours:.1f} h"
+
+
 def _breaches(given: Sequence[Dose], rule: TocilizumabRule) -> tuple[str, ...]:
     """Doses recorded against a limit: stored because they happened, flagged (D17)."""
     out: list[str] = []
@@ -281,9 +291,9 @@ def _breaches(given: Sequence[Dose], rule: TocilizumabRule) -> tuple[str, ...]:
                 f"dose {index + 1} at {when} is over the total limit of {rule.max_doses_total}"
             )
         if index and dose.at - given[index - 1].at < timedelta(hours=rule.min_interval_h):
-            gap = hours_between(given[index - 1].at, dose.at)
+            gap = elapsed(given[index - 1].at, dose.at)
             out.append(
-                f"dose at {when} came {gap:.1f} h after the previous one "
+                f"dose at {when} came {gap} after the previous one "
                 f"(minimum {rule.min_interval_h:g} h)"
             )
         in_window = sum(1 for other in given[: index + 1] if other.at > dose.at - DAY)

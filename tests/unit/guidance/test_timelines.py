@@ -519,6 +519,34 @@ def test_second_tocilizumab_within_8_h_is_refused_until_8_h_after_the_first(
     assert not advice.tocilizumab.offered
 
 
+@pytest.mark.parametrize(
+    ("since_h", "reads"),
+    [
+        pytest.param(0, "0 min ago", id="recorded as just given: 0 min, not 0.0 h"),
+        pytest.param(0.5, "30 min ago", id="under an hour: whole minutes"),
+        pytest.param(5.5, "5.5 h ago", id="an hour or more: hours to one decimal"),
+    ],
+)
+def test_the_interval_limit_says_how_long_ago_the_last_dose_was(
+    protocol: Protocol, since_h: float, reads: str
+) -> None:
+    """D17: within the 8 h minimum interval the ledger says when the last dose was, in the
+    unit a clinician reads next to it."""
+    case = Case(now_h=since_h, assessments=[assessed(since_h, crs=2)], doses=[tocilizumab(0)])
+    ledger = case.state(protocol).tocilizumab
+    assert not ledger.available_now
+    assert f"the last dose was {reads} (minimum 8 h apart)" in ledger.reason, ledger.reason
+
+
+def test_a_dose_too_soon_after_the_last_is_flagged_in_minutes(protocol: Protocol) -> None:
+    """D17: a second dose 45 min after the first is flagged with the gap in minutes."""
+    case = Case(
+        now_h=1, assessments=[assessed(1, crs=2)], doses=[tocilizumab(0), tocilizumab(0.75)]
+    )
+    (breach,) = case.state(protocol).tocilizumab.limit_breaches
+    assert "came 45 min after the previous one (minimum 8 h)" in breach, breach
+
+
 def test_a_dose_recorded_against_a_limit_is_kept_and_flagged(protocol: Protocol) -> None:
     """D17: a dose given 4 h after the last is stored (it happened) but flagged."""
     case = Case(
