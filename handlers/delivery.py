@@ -5,6 +5,9 @@ in the case's thread (creating the thread on the first post), a reply in a messa
 ephemeral note, a form (``views.open``), the App Home (``views.publish``). The acknowledgement
 never waits for a Web API round trip (design §2, §10).
 
+Order: replies to one case reach its thread in the order they were given, and replies in one
+message thread likewise (:mod:`handlers.in_order`); other posts run side by side.
+
 Failures: the ``WebClient`` already retries rate limits (honouring ``Retry-After``), server
 errors and dropped connections (``bot.app.make_web_client``). What still fails is permanent
 (``channel_not_found``, ``user_not_found``...): it is logged by method and error code only (never
@@ -30,6 +33,7 @@ from bot.services.api import Actor, Services
 from bot.services.threads import CaseThread
 from handlers.blocks import render_message
 from handlers.forms import assessment_form, dose_form
+from handlers.in_order import InOrder
 
 log = logging.getLogger("toxbot.slack")
 
@@ -62,6 +66,8 @@ class Poster:
         self._client = client
         self._services = services
         self._executor = executor
+        # A case's thread replies (and a message thread's) are posted one at a time, in order.
+        self._in_order = InOrder(executor)
         self._metrics = metrics
         # view id -> the channel its form was opened from: where a case with no thread yet gets
         # one. In memory: after a restart such a post falls back to a direct message.
@@ -92,7 +98,10 @@ class Poster:
         if reply.visibility is Visibility.EPHEMERAL:
             self.ephemeral(reply, channel=channel, user=user, thread_ts=thread_ts)
             return
-        self._submit(lambda: self._post(reply, channel, thread_ts, user))
+        self._in_order.submit(
+            ("thread", channel, thread_ts),
+            self._guarded(lambda: self._post(reply, channel, thread_ts, user)),
+        )
 
     def ephemeral(
         self, reply: Reply, *, channel: str | None, user: str, thread_ts: str | None = None
@@ -154,18 +163,29 @@ class Poster:
     # What runs on the executor.
 
     def _submit(self, job: Callable[[], object]) -> Future[None]:
+        return self._executor.submit(self._guarded(job))
+
+    def _guarded(self, job: Callable[[], object]) -> Callable[[], None]:
+        """``job``, counting and logging (by type only) what it fails with, never raising:
+        the executor would swallow it silently otherwise."""
+
         def run() -> None:
             try:
                 job()
-            except Exception as exc:  # the executor would swallow it silently otherwise
+            except Exception as exc:
                 self._metrics.count("background_errors", error=type(exc).__name__)
                 log.error("background Slack job failed: %s", type(exc).__name__)
 
-        return self._executor.submit(run)
+        return run
 
     def _post_later(self, reply: Reply, *, channel: str | None, user: str) -> None:
-        """Post ``reply`` in its case's thread on the executor (its key already remembered)."""
-        self._submit(lambda: self._post_case_thread(reply, channel, user))
+        """Post ``reply`` in its case's thread on the executor (its key already remembered),
+        after the replies to the same case given before it (:class:`~handlers.in_order.InOrder`:
+        a post Slack rate-limits is never overtaken by the next one)."""
+        self._in_order.submit(
+            ("case", reply.case_code or user),
+            self._guarded(lambda: self._post_case_thread(reply, channel, user)),
+        )
 
     def _post_case_thread(self, reply: Reply, channel: str | None, user: str) -> None:
         code = reply.case_code

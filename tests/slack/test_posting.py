@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import cast
+from typing import Final, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,7 +28,7 @@ from handlers.post_process import ProcessPoster, can_post_from_a_process
 from tests.integration.conftest import FakeClock
 from tests.slack.blockkit import assert_valid_message
 from tests.slack.conftest import WARD, seeded_services
-from tests.slack.fake_slack import FakeSlack
+from tests.slack.fake_slack import RATE_LIMITED, FakeSlack
 from tests.slack.payloads import sent_payload
 
 UTC = ZoneInfo("UTC")
@@ -42,6 +42,16 @@ def replies(services: Services, code: str, count: int) -> list[Reply]:
         assert result.thread is not None
         made.append(result.thread)
     return made
+
+
+def reply_of(services: Services, code: str, findings: str) -> Reply:
+    """The thread reply of one recorded assessment of ``findings``."""
+    result = run_line(services, OPERATOR, f"assess {code} {findings}", zone=UTC)
+    assert result.thread is not None, result.ack.summary
+    return result.thread
+
+
+TEMPS: Final = ("39.1", "39.2", "39.3")
 
 
 def roots(fake: FakeSlack) -> list[str]:
@@ -263,3 +273,52 @@ def test_only_a_database_a_child_can_open_is_posted_from_a_process() -> None:
     assert can("postgresql+psycopg://toxbot@db:5432/toxbot")
     assert not can("sqlite://")
     assert not can("sqlite:///:memory:")
+
+
+def test_replies_to_one_case_reach_its_thread_in_the_order_they_were_recorded(
+    database: Engine, fake: FakeSlack
+) -> None:
+    """A reply Slack rate-limits (429, retried after 1 s) is not overtaken by the next reply
+    to the same case: the thread reads in the order the records were made."""
+    services, code = seeded_services(database, FakeClock())
+    settings = settings_for(fake, database.url.render_as_string(hide_password=False))
+    executor = ThreadPoolExecutor(4)
+    poster = Poster(
+        client=make_web_client(settings), services=services, executor=executor, metrics=Metrics()
+    )
+    first, second, third = (reply_of(services, code, f"temp={t} o2=ra ice=10") for t in TEMPS)
+    poster.to_case_thread(first, key="slash:opens", channel=WARD, user="U0CLIN0001")
+    fake.wait_for("chat.postMessage", 2)  # the root, then the first reply in it
+    fake.fail("chat.postMessage", RATE_LIMITED, retry_after=1)
+    poster.to_case_thread(second, key="slash:limited", channel=WARD, user="U0CLIN0001")
+    poster.to_case_thread(third, key="slash:next", channel=WARD, user="U0CLIN0001")
+    executor.shutdown(wait=True)
+
+    temperatures = [
+        next(t for t in TEMPS if f"{t} °C" in str(c.args.get("blocks")))
+        for c in fake.of("chat.postMessage")
+        if "thread_ts" in c.args and c.answer.get("ok")
+    ]
+    assert temperatures == list(TEMPS)
+
+
+def test_replies_in_one_message_thread_keep_their_order(database: Engine, fake: FakeSlack) -> None:
+    """As for a case's thread: a channel message's replies, one rate-limited, in order."""
+    services, code = seeded_services(database, FakeClock())
+    settings = settings_for(fake, database.url.render_as_string(hide_password=False))
+    executor = ThreadPoolExecutor(4)
+    poster = Poster(
+        client=make_web_client(settings), services=services, executor=executor, metrics=Metrics()
+    )
+    first, second, third = (reply_of(services, code, f"temp={t} o2=ra ice=10") for t in TEMPS)
+    fake.fail("chat.postMessage", RATE_LIMITED, retry_after=1)
+    for reply in (first, second, third):
+        poster.in_thread(reply, channel=WARD, thread_ts="1700000000.000001", user="U0CLIN0001")
+    executor.shutdown(wait=True)
+
+    temperatures = [
+        next(t for t in TEMPS if f"{t} °C" in str(c.args.get("blocks")))
+        for c in fake.of("chat.postMessage")
+        if c.answer.get("ok")
+    ]
+    assert temperatures == list(TEMPS)
