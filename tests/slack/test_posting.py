@@ -275,18 +275,35 @@ def test_only_a_database_a_child_can_open_is_posted_from_a_process() -> None:
     assert not can("sqlite:///:memory:")
 
 
-def test_replies_to_one_case_reach_its_thread_in_the_order_they_were_recorded(
+def three_replies_to_post(
     database: Engine, fake: FakeSlack
-) -> None:
-    """A reply Slack rate-limits (429, retried after 1 s) is not overtaken by the next reply
-    to the same case: the thread reads in the order the records were made."""
+) -> tuple[Poster, ThreadPoolExecutor, list[Reply]]:
+    """A poster on four threads, as serve runs it, and the thread replies of three records of
+    one case (39.1, 39.2 and 39.3 °C, in that order)."""
     services, code = seeded_services(database, FakeClock())
     settings = settings_for(fake, database.url.render_as_string(hide_password=False))
     executor = ThreadPoolExecutor(4)
     poster = Poster(
         client=make_web_client(settings), services=services, executor=executor, metrics=Metrics()
     )
-    first, second, third = (reply_of(services, code, f"temp={t} o2=ra ice=10") for t in TEMPS)
+    return poster, executor, [reply_of(services, code, f"temp={t} o2=ra ice=10") for t in TEMPS]
+
+
+def posted_temperatures(fake: FakeSlack) -> list[str]:
+    """The temperature of each reply Slack took in a thread, in the order it took them."""
+    return [
+        next(t for t in TEMPS if f"{t} °C" in str(c.args.get("blocks")))
+        for c in fake.of("chat.postMessage")
+        if "thread_ts" in c.args and c.answer.get("ok")
+    ]
+
+
+def test_replies_to_one_case_reach_its_thread_in_the_order_they_were_recorded(
+    database: Engine, fake: FakeSlack
+) -> None:
+    """A reply Slack rate-limits (429, retried after 1 s) is not overtaken by the next reply
+    to the same case: the thread reads in the order the records were made."""
+    poster, executor, (first, second, third) = three_replies_to_post(database, fake)
     poster.to_case_thread(first, key="slash:opens", channel=WARD, user="U0CLIN0001")
     fake.wait_for("chat.postMessage", 2)  # the root, then the first reply in it
     fake.fail("chat.postMessage", RATE_LIMITED, retry_after=1)
@@ -294,31 +311,15 @@ def test_replies_to_one_case_reach_its_thread_in_the_order_they_were_recorded(
     poster.to_case_thread(third, key="slash:next", channel=WARD, user="U0CLIN0001")
     executor.shutdown(wait=True)
 
-    temperatures = [
-        next(t for t in TEMPS if f"{t} °C" in str(c.args.get("blocks")))
-        for c in fake.of("chat.postMessage")
-        if "thread_ts" in c.args and c.answer.get("ok")
-    ]
-    assert temperatures == list(TEMPS)
+    assert posted_temperatures(fake) == list(TEMPS)
 
 
 def test_replies_in_one_message_thread_keep_their_order(database: Engine, fake: FakeSlack) -> None:
-    """As for a case's thread: a channel message's replies, one rate-limited, in order."""
-    services, code = seeded_services(database, FakeClock())
-    settings = settings_for(fake, database.url.render_as_string(hide_password=False))
-    executor = ThreadPoolExecutor(4)
-    poster = Poster(
-        client=make_web_client(settings), services=services, executor=executor, metrics=Metrics()
-    )
-    first, second, third = (reply_of(services, code, f"temp={t} o2=ra ice=10") for t in TEMPS)
+    """As for a case's thread: a channel message's replies, the first rate-limited, in order."""
+    poster, executor, replies_made = three_replies_to_post(database, fake)
     fake.fail("chat.postMessage", RATE_LIMITED, retry_after=1)
-    for reply in (first, second, third):
+    for reply in replies_made:
         poster.in_thread(reply, channel=WARD, thread_ts="1700000000.000001", user="U0CLIN0001")
     executor.shutdown(wait=True)
 
-    temperatures = [
-        next(t for t in TEMPS if f"{t} °C" in str(c.args.get("blocks")))
-        for c in fake.of("chat.postMessage")
-        if c.answer.get("ok")
-    ]
-    assert temperatures == list(TEMPS)
+    assert posted_temperatures(fake) == list(TEMPS)
