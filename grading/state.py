@@ -273,8 +273,8 @@ def tocilizumab_ledger(
 
 def elapsed(start: datetime, end: datetime) -> str:
     """The time from ``start`` to ``end`` as a clinician reads it next to a dosing interval:
-    whole minutes under an hour ("0 min", "30 min"), else hours to one decimal ("8.5 h").
-    A dose recorded as just given read "0.0 h ago" before."""
+    whole minutes under an hour ("0 min" for a dose recorded as just given, "30 min"), else
+    hours to one decimal ("8.5 h")."""
     hours = hours_between(start, end)
     if hours < 1:
         return f"{max(0, int(hours * 60))} min"
