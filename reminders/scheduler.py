@@ -54,7 +54,7 @@ log = logging.getLogger("toxbot.reminders.scheduler")
 DISPATCH: Final = "dispatch"  # executor: passes over reminders, one at a time
 WATCH: Final = "watch"  # executor: leadership and heartbeat
 LEADER_JOBS: Final = ("reconcile", "wake", "sweep", "escalate")
-WAKE_INSTANCES: Final = 4  # one running and the re-arms of every other pass, queued behind it
+WAKE_INSTANCES: Final = 2  # one running and one waiting behind it (see _arm)
 
 
 class Dispatches(Protocol):
@@ -110,6 +110,9 @@ class ReminderScheduler:
         self._leading = threading.Event()
         self._stopped = threading.Event()
         self._arm_lock = threading.Lock()
+        # When the wake run armed last fires (real time), from its arming until it starts: in
+        # the job store, or handed to the dispatch thread and waiting there. None when none is.
+        self._wake_armed_for: datetime | None = None
         self._pass_lock = threading.Lock()  # held by a pass over reminders while it runs
         self._watch_lock = threading.Lock()  # held by a leadership check or a beat
         self._scheduler = _Scheduler(
@@ -201,6 +204,8 @@ class ReminderScheduler:
         log.warning("scheduler leadership lost by %s: dispatching stopped", self._process.key)
         for job_id in LEADER_JOBS:
             self._scheduler.remove_job(job_id)
+        with self._arm_lock:
+            self._wake_armed_for = None  # a run already handed over returns at once, not leading
         self._write_beat(leader=False)
 
     def _beat(self) -> None:
@@ -231,6 +236,8 @@ class ReminderScheduler:
             self._rearm()
 
     def _wake(self) -> None:
+        with self._arm_lock:
+            self._wake_armed_for = None  # started: what is recorded from now needs a new run
         with self._pass_lock:
             self._run("wake", self._dispatcher.dispatch_due)
             self._rearm()
@@ -260,31 +267,35 @@ class ReminderScheduler:
             self._arm(upcoming)
 
     def _arm(self, at: datetime) -> None:
-        """Set the wake job to ``at`` (in real time), unless it already fires sooner.
+        """Set the wake job to ``at`` (in real time), unless a wake run not yet started fires
+        sooner.
 
-        A wake job that fires sooner than needed costs one empty pass, which re-arms it.
+        A run already handed to the dispatch thread counts: it has yet to dispatch, and it
+        re-arms for whatever is due after it. So a burst of reminders recorded during a long
+        pass queues one run behind it, not one each (APScheduler would skip those past
+        :data:`WAKE_INSTANCES`, warning of each). A wake run that fires sooner than needed costs
+        one empty pass, which re-arms it.
         """
         run_date = datetime.now(UTC) + max(at - self._clock.now(), timedelta(0))
         with self._arm_lock:
-            job = self._scheduler.get_job("wake")
-            if job is not None and job.next_run_time is not None and job.next_run_time <= run_date:
+            armed = self._wake_armed_for
+            if armed is not None and armed <= run_date:
                 return
-            # Re-armed for a moment already past while a wake run is still going, the new run
-            # queues behind it on the single dispatch thread instead of being skipped as
-            # "already running". (A skip would lose nothing: with the limit reached, a queued
-            # run has yet to dispatch and re-arm; but APScheduler warns of it.)
-            self._add_pass(
+            if self._add_pass(
                 "wake", self._wake, "date", run_date=run_date, max_instances=WAKE_INSTANCES
-            )
+            ):
+                self._wake_armed_for = run_date
 
     def _add_pass(
         self, job_id: str, func: Callable[[], None], trigger: str, **options: Any
-    ) -> None:
+    ) -> bool:
+        """Schedule a pass (replacing one of the same id not yet started); False when stopped."""
         if self._stopped.is_set() or not self._scheduler.running:
-            return
+            return False
         self._scheduler.add_job(
             func, trigger, id=job_id, executor=DISPATCH, replace_existing=True, **options
         )
+        return True
 
 
 class _Scheduler(BackgroundScheduler):  # type: ignore[misc]

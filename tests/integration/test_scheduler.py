@@ -53,6 +53,7 @@ class FakeDispatcher:
     delivered: list[tuple[datetime, datetime]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     fail_next: int = 0
+    pass_s: float = 0.0  # how long each dispatch pass takes (a burst of deliveries)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, at: datetime) -> datetime:
@@ -62,6 +63,7 @@ class FakeDispatcher:
 
     def dispatch_due(self, now: datetime | None = None) -> int:
         self.calls.append("dispatch")
+        time.sleep(self.pass_s)
         if self.fail_next:
             self.fail_next -= 1
             raise RuntimeError("case TXB-0001 note: 'secret free text' (must not be logged)")
@@ -173,6 +175,36 @@ def test_wake_brings_the_next_wake_up_forward(
     ((due, sent),) = dispatcher.delivered
     assert due == soon
     assert 0 <= (sent - due).total_seconds() < 0.1
+
+
+def test_reminders_recorded_during_a_long_pass_queue_one_wake_up_not_one_each(
+    clock: ShiftedClock,
+    dispatcher: FakeDispatcher,
+    started: list[ReminderScheduler],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Many reminders recorded while a pass is delivering (a ward's burst): each ``wake`` finds
+    a wake-up already waiting and adds none; the one waiting delivers them all when the pass
+    ends. One wake run queued per record had APScheduler skip runs past its limit, with a
+    warning in the log for nothing lost."""
+    scheduler = start(
+        started, dispatcher=dispatcher, leadership=SoleLeadership(), clock=clock, cadence=NO_SWEEP
+    )
+    assert wait_for(lambda: "reconcile" in dispatcher.calls)
+    dispatcher.pass_s = 0.3
+    scheduler.wake(dispatcher.add(clock.now()))
+    assert wait_for(lambda: "dispatch" in dispatcher.calls[1:])  # the first pass is under way
+    burst = [dispatcher.add(clock.now()) for _ in range(20)]
+    for due in burst:
+        scheduler.wake(due)
+        time.sleep(0.005)  # recorded one after another, as requests come
+
+    assert wait_for(lambda: len(dispatcher.delivered) == 21)
+    time.sleep(0.4)  # any further wake run would have started by now
+    assert sorted(due for due, _ in dispatcher.delivered)[1:] == burst
+    assert dispatcher.calls.count("dispatch") <= 3  # the reconcile's, the first, the one queued
+    assert "skipped" not in caplog.text
+    assert "maximum number of running instances" not in caplog.text
 
 
 def test_without_wake_the_sweep_finds_what_was_recorded_elsewhere(
